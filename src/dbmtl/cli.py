@@ -1,0 +1,143 @@
+"""The `dbmtl` command: train, predict, evaluate."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def cmd_train(args) -> int:
+    from .datasets import load_training_data, resolve_data_dir
+    from .training import TrainConfig, Trainer
+
+    cfg = TrainConfig.load(args.config)
+    if args.out:
+        cfg.out_dir = args.out
+    if args.max_steps is not None:
+        cfg.max_steps = args.max_steps
+    data = load_training_data(resolve_data_dir(args.data_dir or cfg.data_dir))
+    trainer = Trainer(cfg, data, progress=not args.quiet)
+    if args.resume:
+        trainer.resume()
+    trainer.fit()
+    print(f"checkpoint: {trainer.out / 'checkpoint'}  best: {trainer.out / 'best'}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import torch
+
+    from .formats import PredictionWriter
+    from .prediction import OUTPUT_TASKS, Predictor
+    from .readers.fasta import FastaFormatError, SkipReport, read_fasta
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    tasks = tuple(args.tasks.split(",")) if args.tasks else OUTPUT_TASKS
+    unknown = set(tasks) - set(OUTPUT_TASKS)
+    if unknown:
+        raise ValueError(f"unknown tasks {sorted(unknown)}; choose from {','.join(OUTPUT_TASKS)}")
+    predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens)
+    report = SkipReport()
+    chunk: list = []
+    with PredictionWriter(args.out, tasks) as writer:
+        def flush():
+            writer.write(predictor.predict(chunk, tasks=tasks))
+            chunk.clear()
+
+        try:
+            for record in read_fasta(args.fasta, skip_invalid=args.skip_invalid, report=report):
+                chunk.append(record)
+                if len(chunk) >= args.chunk_size:
+                    flush()
+        except FastaFormatError:
+            if chunk:
+                flush()  # keep every protein read before the bad record
+            print(f"dbmtl predict: {writer.count} proteins written to {args.out} before the error", file=sys.stderr)
+            raise
+        if chunk:
+            flush()
+        done = writer.count
+    if report.total:
+        print(f"dbmtl predict: {report.summary()}", file=sys.stderr)
+        for msg in report.examples:
+            print(f"  {msg}", file=sys.stderr)
+    print(f"{done} proteins -> {args.out}/ (residues.tsv, proteins.tsv, predictions.jsonl)")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from .datasets import resolve_data_dir
+    from .evaluation.runner import evaluate, to_markdown, write_report
+    from .prediction import Predictor
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens)
+    sets = args.sets.split(",") if args.sets else None
+    results = evaluate(predictor, resolve_data_dir(args.data_dir), limit=args.limit, audit=not args.no_audit,
+                       sets=sets, log=lambda m: print(m, file=sys.stderr))
+    results["model"] = str(args.model)
+    results["command"] = "dbmtl " + " ".join(sys.argv[1:]) if sys.argv and "dbmtl" in sys.argv[0] else None
+    print(to_markdown(results))
+    j, m = write_report(results, Path(args.out))
+    print(f"written: {j} {m}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dbmtl", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model from a JSON config")
+    t.add_argument("--config", required=True, help="training config JSON (see configs/)")
+    t.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
+    t.add_argument("--out", help="run directory (overrides the config's out_dir)")
+    t.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    t.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    def model_options(sp):
+        sp.add_argument("--model", default="default", help="checkpoint directory (default: the bundled model)")
+        sp.add_argument("--device", default="cpu", help="cpu or cuda")
+        sp.add_argument("--batch-tokens", type=int, default=16384, help="tokens per forward batch")
+        sp.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+
+    pr = sub.add_parser("predict", help="predict SS3, SS8, location and membrane for a FASTA file")
+    pr.add_argument("fasta", help="input FASTA (.gz allowed)")
+    pr.add_argument("-o", "--out", default="predictions", help="output folder")
+    pr.add_argument("--tasks", help="comma-separated subset of ss3,ss8,loc,ms (default: all)")
+    pr.add_argument("--skip-invalid", action="store_true", help="skip bad records, report them at the end")
+    pr.add_argument("--chunk-size", type=int, default=256, help="proteins predicted and written at a time")
+    model_options(pr)
+    pr.set_defaults(func=cmd_predict)
+
+    ev = sub.add_parser("evaluate", help="score a model on CB513, TS115, CASP12 and DeepLoc test")
+    ev.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
+    ev.add_argument("-o", "--out", default="evaluation", help="folder for evaluation.json and evaluation.md")
+    ev.add_argument("--limit", type=int, help="first N proteins of each set only (quick check)")
+    ev.add_argument("--sets", help="comma-separated subset of CB513,TS115,CASP12,DeepLoc")
+    ev.add_argument("--no-audit", action="store_true", help="skip the teacher-forced / copy-label audit")
+    model_options(ev)
+    ev.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"dbmtl {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

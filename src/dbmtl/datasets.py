@@ -1,0 +1,161 @@
+"""Where the shared data sets live, and how they are assembled into train / valid / test.
+
+Every training set passes the leakage guard built from all evaluation sets, so no training or
+language-model record is identical to a protein we score on.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .readers.corpus import stream_corpus
+from .readers.leakage import LeakageGuard, sequence_key
+from .readers.localization import read_deeploc_fasta, read_labeled_fasta_csv, read_sentences_labels
+from .readers.records import ProteinRecord, ResidueRecord
+from .readers.secondary_structure import read_cullpdb_csv, read_flip, read_netsurfp_csv
+
+log = logging.getLogger("dbmtl")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+SS_DIR = "secondary_structure"
+LOC_DIR = "localization"
+# Per-residue test sets in NetSurfP-2.0 CSV format; CASP12 is read when a user adds it.
+RESIDUE_TEST_SETS = {
+    "CB513": f"{SS_DIR}/netsurfp2/CB513_HHblits.csv",
+    "TS115": f"{SS_DIR}/netsurfp2/TS115_HHblits.csv",
+    "CASP12": f"{SS_DIR}/netsurfp2/CASP12_HHblits.csv",
+}
+PROTEIN_TEST_SETS = {"DeepLoc": f"{LOC_DIR}/light_attention/deeploc_test_set.fasta"}
+CORPUS_FILES = ("unlabeled/mmseqs2_examples/DB.fasta.gz", "unlabeled/mmseqs2_examples/QUERY.fasta")
+
+
+def resolve_data_dir(explicit: str | Path | None = None) -> Path:
+    """--data-dir, else $DBMTL_DATA, else ../shared/data next to the repository (or the cwd)."""
+    if explicit:
+        candidates = [Path(explicit)]
+    elif os.environ.get("DBMTL_DATA"):
+        candidates = [Path(os.environ["DBMTL_DATA"])]
+    else:
+        candidates = [REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    for c in candidates:
+        if c.is_dir():
+            return c.resolve()
+    raise FileNotFoundError(
+        f"data directory not found (tried {', '.join(map(str, candidates))}); "
+        "pass --data-dir or set DBMTL_DATA"
+    )
+
+
+def in_holdout(sequence: str, percent: int) -> bool:
+    """Deterministic hold-out by sequence digest: the same protein always lands on the same side."""
+    return int.from_bytes(sequence_key(sequence)[:4], "little") % 100 < percent
+
+
+def residue_test_sets(data_dir: Path) -> dict[str, list[ResidueRecord]]:
+    return {
+        name: list(read_netsurfp_csv(data_dir / rel, split="test"))
+        for name, rel in RESIDUE_TEST_SETS.items()
+        if (data_dir / rel).exists()
+    }
+
+
+def protein_test_sets(data_dir: Path) -> dict[str, list[ProteinRecord]]:
+    return {
+        name: list(read_deeploc_fasta(data_dir / rel, split="test"))
+        for name, rel in PROTEIN_TEST_SETS.items()
+        if (data_dir / rel).exists()
+    }
+
+
+def evaluation_guard(data_dir: Path) -> LeakageGuard:
+    guard = LeakageGuard()
+    for records in residue_test_sets(data_dir).values():
+        guard.add(r.sequence for r in records)
+    for records in protein_test_sets(data_dir).values():
+        guard.add(r.sequence for r in records)
+    return guard
+
+
+@dataclass
+class TrainingData:
+    """Everything the trainer samples from; LM sequences are streamed from `corpus_paths`."""
+
+    residue: list[ResidueRecord] = field(default_factory=list)
+    protein: list[ProteinRecord] = field(default_factory=list)
+    corpus_paths: list[Path] = field(default_factory=list)
+    guard: LeakageGuard = field(default_factory=LeakageGuard)
+
+    def split(self, name: str) -> "TrainingData":
+        return TrainingData(
+            [r for r in self.residue if r.split == name],
+            [r for r in self.protein if r.split == name],
+            self.corpus_paths,
+            self.guard,
+        )
+
+
+def secondary_structure_training(data_dir: Path, guard: LeakageGuard, valid_percent: int = 5) -> list[ResidueRecord]:
+    """FLIP (3-state, with its own validation flag) merged with CullPDB (8-state) on identical sequence.
+
+    A protein in both keeps FLIP's SS3, mask and split and gains CullPDB's SS8. CullPDB-only proteins are
+    held out for validation by sequence digest (`valid_percent`).
+    """
+    by_seq: dict[str, ResidueRecord] = {}
+    for rec in read_flip(data_dir / SS_DIR / "flip"):
+        by_seq.setdefault(rec.sequence, rec)
+    merged = 0
+    for rec in read_cullpdb_csv(data_dir / SS_DIR / "cullpdb6133_filtered" / "cb6133filtered.npy.csv"):
+        if rec.sequence in by_seq:
+            if by_seq[rec.sequence].ss8 is None:
+                by_seq[rec.sequence].ss8 = rec.ss8
+                merged += 1
+            continue
+        rec.split = "valid" if in_holdout(rec.sequence, valid_percent) else "train"
+        by_seq[rec.sequence] = rec
+    log.info("secondary structure: %d proteins (%d FLIP+CullPDB merged)", len(by_seq), merged)
+    return list(guard.filter(by_seq.values(), "secondary structure"))
+
+
+def localization_training(data_dir: Path, guard: LeakageGuard, valid_percent: int = 10) -> list[ProteinRecord]:
+    """Union of the LA validation file (location + membrane), the DeepLoc training subset and the random
+    re-split (location only), deduplicated on sequence in that order of preference, minus every test
+    protein. `valid_percent` of it is held out (by sequence digest) for model selection.
+    """
+    loc = data_dir / LOC_DIR
+    sources = [
+        read_deeploc_fasta(loc / "light_attention" / "deeploc_our_val_set.fasta", split="train"),
+        read_labeled_fasta_csv(
+            loc / "deeploc_train_subset" / "deeploc_train_sub5k_fixed.fasta",
+            loc / "deeploc_train_subset" / "deeploc_train.csv",
+        ),
+        read_sentences_labels(loc / "seraveea_random_split" / "val", "seraveea_val"),
+        read_sentences_labels(loc / "seraveea_random_split" / "test", "seraveea_test"),
+    ]
+    by_seq: dict[str, ProteinRecord] = {}
+    for source in sources:
+        for rec in source:
+            by_seq.setdefault(rec.sequence, rec)
+    records = list(guard.filter(by_seq.values(), "localization"))
+    for rec in records:
+        rec.split = "valid" if in_holdout(rec.sequence, valid_percent) else "train"
+    return records
+
+
+def load_training_data(data_dir: Path) -> TrainingData:
+    guard = evaluation_guard(data_dir)
+    return TrainingData(
+        residue=secondary_structure_training(data_dir, guard),
+        protein=localization_training(data_dir, guard),
+        corpus_paths=[data_dir / p for p in CORPUS_FILES if (data_dir / p).exists()],
+        guard=guard,
+    )
+
+
+def corpus_sequences(data: TrainingData, holdout_percent: int = 2, valid: bool = False):
+    """Stream LM sequences; a digest-chosen `holdout_percent` is the LM validation part."""
+    for seq in stream_corpus(data.corpus_paths, guard=data.guard):
+        if in_holdout(seq, holdout_percent) == valid:
+            yield seq

@@ -1,0 +1,114 @@
+"""`dbmtl evaluate`: score a model on CB513, TS115 (CASP12 when present) and the DeepLoc test set."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from ..datasets import protein_test_sets, residue_test_sets
+from ..prediction import Predictor
+from ..tasks import TASKS
+from .audit import copy_previous_labels, majority_labels, teacher_forced_residues
+from .metrics import per_protein_accuracy, per_residue_accuracy
+
+
+def evaluate(predictor: Predictor, data_dir: Path, limit: int | None = None, audit: bool = True,
+             sets: list[str] | None = None, log=print) -> dict:
+    """Scores per set and task; `limit` keeps the first N proteins of each set (for quick checks)."""
+    results: dict = {"sets": {}, "residue_mode": predictor.residue_mode}
+    for name, records in residue_test_sets(data_dir).items():
+        if sets and name not in sets:
+            continue
+        records = records[:limit] if limit else records
+        t0 = time.time()
+        seqs = [r.sequence for r in records]
+        preds = predictor.predict(seqs, tasks=("ss3", "ss8"))
+        entry: dict = {"n_proteins": len(records)}
+        for task_name in ("ss3", "ss8"):
+            gold = [getattr(r, task_name) for r in records]
+            if any(g is None for g in gold):
+                continue
+            masks = [r.resolved for r in records]
+            entry[task_name] = per_residue_accuracy([p.labels[task_name] for p in preds], gold, masks)
+            if audit:
+                tf = teacher_forced_residues(predictor, seqs, gold, TASKS[task_name])
+                entry[task_name]["audit"] = {
+                    "teacher_forced": per_residue_accuracy(tf, gold, masks),
+                    "copy_previous_true_label": per_residue_accuracy(copy_previous_labels(gold), gold, masks),
+                    "majority_class": per_residue_accuracy(majority_labels(gold, masks), gold, masks),
+                }
+        entry["seconds"] = round(time.time() - t0, 1)
+        results["sets"][name] = entry
+        log(f"{name}: {len(records)} proteins in {entry['seconds']} s")
+    for name, records in protein_test_sets(data_dir).items():
+        if sets and name not in sets:
+            continue
+        records = records[:limit] if limit else records
+        t0 = time.time()
+        preds = predictor.predict([r.sequence for r in records], tasks=("loc", "ms"))
+        entry = {
+            "n_proteins": len(records),
+            "loc": per_protein_accuracy([p.location for p in preds], [r.location for r in records], TASKS["loc"].labels),
+            "ms": per_protein_accuracy([p.membrane for p in preds], [r.membrane for r in records], TASKS["ms"].labels),
+        }
+        entry["seconds"] = round(time.time() - t0, 1)
+        results["sets"][name] = entry
+        log(f"{name}: {len(records)} proteins in {entry['seconds']} s")
+    return results
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def _with_ci(score: dict, key: str) -> str:
+    lo, hi = score[f"{key}_ci"]
+    return f"{_pct(score[key])} [{_pct(lo)}, {_pct(hi)}]"
+
+
+def to_markdown(results: dict) -> str:
+    lines = []
+    residue = {k: v for k, v in results["sets"].items() if "ss3" in v or "ss8" in v}
+    protein = {k: v for k, v in results["sets"].items() if "loc" in v}
+    if residue:
+        lines += [f"Per-residue (honest: `{results['residue_mode']}` decoding, no true label read); "
+                  "accuracy in %, 95% bootstrap interval over proteins",
+                  "", "| set | proteins | Q3 mean | Q3 pooled | Q8 mean | Q8 pooled |", "|---|---:|---|---|---|---|"]
+        for name, e in residue.items():
+            cells = []
+            for t in ("ss3", "ss8"):
+                cells += [_with_ci(e[t], "mean"), _with_ci(e[t], "pooled")] if t in e else ["-", "-"]
+            lines.append(f"| {name} | {e['n_proteins']} | " + " | ".join(cells) + " |")
+        if any("audit" in e.get("ss3", {}) for e in residue.values()):
+            lines += ["", "Audit (mean over proteins, %): only the first column is an honest prediction",
+                      "", "| set | task | honest | teacher-forced (reads true labels) | copy previous true label | majority class |",
+                      "|---|---|---:|---:|---:|---:|"]
+            for name, e in residue.items():
+                for t in ("ss3", "ss8"):
+                    if t in e and "audit" in e[t]:
+                        a = e[t]["audit"]
+                        lines.append(f"| {name} | {t.upper()} | {_pct(e[t]['mean'])} | {_pct(a['teacher_forced']['mean'])} | "
+                                     f"{_pct(a['copy_previous_true_label']['mean'])} | {_pct(a['majority_class']['mean'])} |")
+    if protein:
+        lines += ["", "Per-protein; accuracy in %, 95% bootstrap interval", "",
+                  "| set | proteins | Q10 | MCC (10 classes) | Q2 (membrane) | proteins with M/S |", "|---|---:|---|---:|---|---:|"]
+        for name, e in protein.items():
+            loc, ms = e["loc"], e["ms"]
+            q2 = _with_ci(ms, "accuracy") if ms.get("n_proteins") else "-"
+            lines.append(f"| {name} | {loc['n_proteins']} | {_with_ci(loc, 'accuracy')} | {loc['mcc']:.3f} | {q2} | {ms.get('n_proteins', 0)} |")
+        for name, e in protein.items():
+            loc = e["loc"]
+            lines += ["", f"{name} location confusion matrix (rows true, columns predicted)", "",
+                      "| true \\ predicted | " + " | ".join(c.split(".")[0][:8] for c in loc["classes"]) + " |",
+                      "|---|" + "---:|" * len(loc["classes"])]
+            for c, row in zip(loc["classes"], loc["confusion"]):
+                lines.append(f"| {c} | " + " | ".join(map(str, row)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(results: dict, out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    j, m = out_dir / "evaluation.json", out_dir / "evaluation.md"
+    j.write_text(json.dumps(results, indent=1))
+    m.write_text(to_markdown(results))
+    return j, m

@@ -1,0 +1,77 @@
+"""Predictions -> files: per-residue TSV, per-protein TSV and JSON lines, written as they come."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .prediction import ProteinPrediction
+from .tasks import TASKS
+
+RESIDUE_FILE, PROTEIN_FILE, JSONL_FILE = "residues.tsv", "proteins.tsv", "predictions.jsonl"
+
+
+def _prob_columns(task_name: str, prefix: str) -> list[str]:
+    return [f"p_{prefix}_{label}" for label in TASKS[task_name].labels]
+
+
+class PredictionWriter:
+    """Appends each batch of predictions to the three output files and flushes, so an interrupted or
+    failed run keeps everything finished before it."""
+
+    def __init__(self, out_dir: str | Path, tasks: tuple[str, ...]):
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.residue_tasks = [t for t in ("ss3", "ss8") if t in tasks]
+        self.protein_tasks = [t for t in ("loc", "ms") if t in tasks]
+        self.files = []
+        self.residues = self.proteins = None
+        if self.residue_tasks:
+            self.residues = self._open(RESIDUE_FILE, ["id", "position", "residue"] + self.residue_tasks
+                                       + sum((_prob_columns(t, t) for t in self.residue_tasks), []))
+        names = {"loc": "location", "ms": "membrane"}
+        self.proteins = self._open(PROTEIN_FILE, ["id", "length"] + [names[t] for t in self.protein_tasks]
+                                   + sum((_prob_columns(t, names[t]) for t in self.protein_tasks), []))
+        self.jsonl = open(self.out / JSONL_FILE, "w")
+        self.files.append(self.jsonl)
+        self.count = 0
+
+    def _open(self, name: str, header: list[str]):
+        fh = open(self.out / name, "w")
+        fh.write("\t".join(header) + "\n")
+        self.files.append(fh)
+        return fh
+
+    def write(self, predictions: list[ProteinPrediction]) -> None:
+        for p in predictions:
+            if self.residues is not None:
+                rows = []
+                probs = [p.probabilities[t] for t in self.residue_tasks]
+                for i, aa in enumerate(p.sequence):
+                    cells = [p.id, str(i + 1), aa] + [p.labels[t][i] for t in self.residue_tasks]
+                    cells += [f"{v:.4f}" for pr in probs for v in pr[i]]
+                    rows.append("\t".join(cells))
+                self.residues.write("\n".join(rows) + "\n")
+            cells = [p.id, str(len(p.sequence))] + [p.labels[t] for t in self.protein_tasks]
+            cells += [f"{v:.4f}" for t in self.protein_tasks for v in p.probabilities[t]]
+            self.proteins.write("\t".join(cells) + "\n")
+            record = {"id": p.id, "length": len(p.sequence), "sequence": p.sequence}
+            for t in self.residue_tasks:
+                record[t] = p.labels[t]
+                record[f"{t}_probabilities"] = [[round(float(v), 4) for v in row] for row in p.probabilities[t]]
+            for t in self.protein_tasks:
+                record[{"loc": "location", "ms": "membrane"}[t]] = p.labels[t]
+                record[f"{t}_probabilities"] = {lab: round(float(v), 4) for lab, v in zip(TASKS[t].labels, p.probabilities[t])}
+            self.jsonl.write(json.dumps(record) + "\n")
+            self.count += 1
+        for fh in self.files:
+            fh.flush()
+
+    def close(self) -> None:
+        for fh in self.files:
+            fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

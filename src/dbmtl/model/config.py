@@ -1,0 +1,56 @@
+"""Model hyper-parameters and named presets."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class ModelConfig:
+    """Decoder-only transformer (GPT-2 style, pre-LayerNorm, learned positions, tied output).
+
+    context: tokens the model attends over; the per-task layouts in `dbmtl.examples` fit inside it.
+    label_inputs: what the decoder reads in place of the previous labels while training:
+      "teacher"     the true labels (the paper's teacher forcing; honest prediction then decodes freely)
+      "placeholder" the task's control token once per residue (prediction is one pass over the same)
+    """
+
+    vocab_size: int = 56
+    n_layer: int = 6
+    n_head: int = 4
+    n_embd: int = 256
+    context: int = 1024
+    dropout: float = 0.0
+    label_inputs: str = "placeholder"
+
+    def __post_init__(self) -> None:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
+        if self.label_inputs not in ("teacher", "placeholder"):
+            raise ValueError(f"label_inputs must be 'teacher' or 'placeholder', not {self.label_inputs!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        return cls(**d)
+
+    def n_params(self) -> int:
+        d = self.n_embd
+        per_layer = 12 * d * d + 13 * d
+        return self.n_layer * per_layer + (self.vocab_size + self.context) * d + 2 * d
+
+
+# paper: Elnaggar et al. (12 layers, hidden 1024, 16 heads, dropout 0.2, length 1024), ~152M parameters.
+# Others are sized for a 2-core CPU: tiny for tests, mini (about 2.3M) for the bundled model, small (5M).
+PRESETS: dict[str, dict] = {
+    "tiny": dict(n_layer=2, n_head=2, n_embd=64, context=1024, dropout=0.0),
+    "mini": dict(n_layer=5, n_head=4, n_embd=192, context=1024, dropout=0.1),
+    "small": dict(n_layer=6, n_head=4, n_embd=256, context=1024, dropout=0.1),
+    "base": dict(n_layer=8, n_head=6, n_embd=384, context=1024, dropout=0.1),
+    "paper": dict(n_layer=12, n_head=16, n_embd=1024, context=1024, dropout=0.2, label_inputs="teacher"),
+}

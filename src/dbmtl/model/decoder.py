@@ -1,0 +1,136 @@
+"""One readable decoder-only transformer (after nanoGPT), with a KV cache for free-running decoding.
+
+Attention is torch's scaled_dot_product_attention, so the fused flash / memory-efficient kernels are used
+wherever the hardware has them. Batches may be left-padded for decoding: `valid` marks real tokens and
+`positions` gives each token's position in its own sequence.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import ModelConfig
+
+
+class KVCache:
+    """Pre-allocated keys and values for every layer, plus which cached slots are real tokens."""
+
+    def __init__(self, cfg: ModelConfig, batch: int, max_len: int, dtype=torch.float32, device=None):
+        hd = cfg.n_embd // cfg.n_head
+        shape = (cfg.n_layer, batch, cfg.n_head, max_len, hd)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.valid = torch.zeros(batch, max_len, dtype=torch.bool, device=device)
+        self.length = 0
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer: int):
+        super().__init__()
+        self.n_head, self.layer = cfg.n_head, layer
+        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
+        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.dropout = cfg.dropout
+        self.resid_drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, mask, cache: KVCache | None):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if cache is not None:
+            start = cache.length
+            cache.k[self.layer, :, :, start : start + T] = k
+            cache.v[self.layer, :, :, start : start + T] = v
+            k = cache.k[self.layer, :, :, : start + T]
+            v = cache.v[self.layer, :, :, : start + T]
+        y = F.scaled_dot_product_attention(
+            q, k, v,
+            attn_mask=mask,
+            dropout_p=self.dropout if self.training else 0.0,
+            is_causal=mask is None,
+        )
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_drop(self.proj(y))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer: int):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.n_embd)
+        self.attn = SelfAttention(cfg, layer)
+        self.ln2 = nn.LayerNorm(cfg.n_embd)
+        self.mlp = nn.Sequential(
+            nn.Linear(cfg.n_embd, 4 * cfg.n_embd),
+            nn.GELU(approximate="tanh"),
+            nn.Linear(4 * cfg.n_embd, cfg.n_embd),
+            nn.Dropout(cfg.dropout),
+        )
+
+    def forward(self, x, mask, cache):
+        x = x + self.attn(self.ln1(x), mask, cache)
+        return x + self.mlp(self.ln2(x))
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.wpe = nn.Embedding(cfg.context, cfg.n_embd)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.n_embd)
+        self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self.head.weight = self.wte.weight  # tied input / output embeddings
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith("attn.proj.weight") or name.endswith("mlp.2.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor | None = None,
+        valid: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        """Logits (B, T, vocab). Without `valid` and `cache`, a plain causal pass over right-padded rows."""
+        B, T = tokens.shape
+        start = cache.length if cache is not None else 0
+        if positions is None:
+            positions = torch.arange(start, start + T, device=tokens.device).expand(B, T)
+        if positions.max() >= self.cfg.context:
+            raise ValueError(f"sequence of {int(positions.max()) + 1} tokens exceeds the context {self.cfg.context}")
+        mask = None
+        if cache is not None or valid is not None:
+            if valid is None:
+                valid = torch.ones(B, T, dtype=torch.bool, device=tokens.device)
+            if cache is not None:
+                cache.valid[:, start : start + T] = valid
+                key_valid = cache.valid[:, : start + T]
+            else:
+                key_valid = valid
+            S = key_valid.shape[1]
+            q_idx = torch.arange(start, start + T, device=tokens.device)[:, None]
+            k_idx = torch.arange(S, device=tokens.device)[None, :]
+            mask = (k_idx <= q_idx)[None] & key_valid[:, None, :]
+            mask = mask | (k_idx == q_idx)[None]  # a padded query attends to itself: no empty rows
+            mask = mask[:, None]  # (B, 1, T, S)
+        x = self.drop(self.wte(tokens) + self.wpe(positions))
+        for block in self.blocks:
+            x = block(x, mask, cache)
+        if cache is not None:
+            cache.length += T
+        return self.head(self.ln_f(x))

@@ -1,0 +1,123 @@
+"""Secondary-structure readers: NetSurfP-2.0 CSV, the FLIP triplet, and the CullPDB 6133 CSV.
+
+All yield ResidueRecord with SS3, SS8 where the source has it, and a resolved mask: residues without
+coordinates are kept in the sequence (the model sees them) but never count in loss or score.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..tasks import SS3_LABELS, SS8_LABELS, ss8_to_ss3
+from ..tokens import AMINO_ACIDS
+from .fasta import FastaFormatError, open_text, read_fasta
+from .records import ResidueRecord
+
+
+def _check_letters(rid: str, what: str, text: str, allowed) -> None:
+    bad = next((i for i, c in enumerate(text) if c not in allowed), None)
+    if bad is not None:
+        raise FastaFormatError(f"record {rid!r}: invalid {what} letter {text[bad]!r} at position {bad + 1}")
+
+
+def read_netsurfp_csv(path: str | Path, split: str = "test") -> Iterator[ResidueRecord]:
+    """NetSurfP-2.0 CSV (`input, dssp3, dssp8, disorder, cb513_mask`; space-separated per-residue fields).
+
+    The files carry no ids, so records are named `<file stem>_<row>` (1-based). A residue counts only if
+    `disorder` is 1.0 (it has coordinates) and, where the column exists, `cb513_mask` is 1.0.
+    """
+    path = Path(path)
+    stem = path.stem.replace("_HHblits", "")
+    with open_text(path) as fh:
+        reader = csv.reader(fh)
+        header = [h.strip() for h in next(reader)]
+        missing = {"input", "dssp3"} - set(header)
+        if missing:
+            raise FastaFormatError(f"{path}: missing columns {sorted(missing)} in header {header}")
+        col = {h: i for i, h in enumerate(header)}
+        for row_no, row in enumerate(reader, 1):
+            if not row:
+                continue
+            rid = f"{stem}_{row_no}"
+            if len(row) != len(header):
+                raise FastaFormatError(f"{path} row {row_no}: {len(row)} fields, header has {len(header)}")
+            fields = {h: row[i].split() for h, i in col.items()}
+            seq = "".join(fields["input"])
+            _check_letters(rid, "amino-acid", seq, set(AMINO_ACIDS))
+            ss3 = "".join(fields["dssp3"])
+            ss8 = "".join(fields["dssp8"]) if "dssp8" in fields else None
+            resolved = np.ones(len(seq), dtype=bool)
+            for mask_col in ("disorder", "cb513_mask"):
+                if mask_col in fields:
+                    values = np.asarray([float(v) for v in fields[mask_col]])
+                    if len(values) != len(seq):
+                        raise FastaFormatError(
+                            f"{path} row {row_no}: {mask_col} has {len(values)} entries for {len(seq)} residues"
+                        )
+                    resolved &= values == 1.0
+            _check_letters(rid, "SS3", ss3, set(SS3_LABELS))
+            if ss8 is not None:
+                _check_letters(rid, "SS8", ss8, set(SS8_LABELS))
+            try:
+                yield ResidueRecord(rid, seq, ss3, ss8, resolved, split, source=stem)
+            except ValueError as exc:
+                raise FastaFormatError(f"{path} row {row_no}: {exc}") from None
+
+
+def read_flip(directory: str | Path) -> Iterator[ResidueRecord]:
+    """FLIP secondary-structure triplet: sequences.fasta, sampled.fasta (3-state), mask.fasta (1/0).
+
+    The header of sampled.fasta says `VALIDATION=True` for the proteins kept for model selection; those
+    get split "valid", the others "train". The three files must list the same ids in the same order.
+    """
+    directory = Path(directory)
+    seqs = read_fasta(directory / "sequences.fasta")
+    labels = read_fasta(directory / "sampled.fasta", alphabet="".join(SS3_LABELS))
+    masks = read_fasta(directory / "mask.fasta", alphabet="01")
+    triples = zip(seqs, labels, masks, strict=True)
+    while True:
+        try:
+            s, lab, m = next(triples)
+        except StopIteration:
+            return
+        except ValueError as exc:
+            if isinstance(exc, FastaFormatError):
+                raise
+            raise FastaFormatError(f"{directory}: sequences/sampled/mask.fasta hold different numbers of records") from None
+        if not (s.id == lab.id == m.id):
+            raise FastaFormatError(f"{directory}: ids out of step: {s.id!r}, {lab.id!r}, {m.id!r}")
+        split = "valid" if "VALIDATION=True" in lab.description else "train"
+        resolved = np.frombuffer(m.sequence.encode(), dtype=np.uint8) == ord("1")
+        try:
+            yield ResidueRecord(s.id, s.sequence, lab.sequence, None, resolved, split, source="flip")
+        except ValueError as exc:
+            raise FastaFormatError(f"{directory}: {exc}") from None
+
+
+def read_cullpdb_csv(path: str | Path, split: str = "train") -> Iterator[ResidueRecord]:
+    """CullPDB 6133 filtered CSV (`id,len,input,expected`), 8 states with `L` for coil.
+
+    `L` becomes `C`, SS3 is derived by the standard mapping, and exact repeats of a sequence are dropped
+    (the file holds 170 of them). Unresolved residues were removed upstream, so every residue counts.
+    """
+    path = Path(path)
+    seen: set[str] = set()
+    with open_text(path) as fh:
+        for row_no, row in enumerate(csv.DictReader(fh), 1):
+            rid = f"cullpdb_{row['id']}"
+            seq = row["input"].strip().upper()
+            ss8 = row["expected"].strip().replace("L", "C")
+            _check_letters(rid, "amino-acid", seq, set(AMINO_ACIDS))
+            _check_letters(rid, "SS8", ss8, set(SS8_LABELS))
+            if int(row["len"]) != len(seq):
+                raise FastaFormatError(f"{path} row {row_no}: len={row['len']} but sequence has {len(seq)}")
+            if seq in seen:
+                continue
+            seen.add(seq)
+            try:
+                yield ResidueRecord(rid, seq, ss8_to_ss3(ss8), ss8, np.ones(len(seq), bool), split, "cullpdb")
+            except ValueError as exc:
+                raise FastaFormatError(f"{path} row {row_no}: {exc}") from None

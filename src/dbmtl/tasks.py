@@ -1,0 +1,64 @@
+"""The five DBMTL tasks: one control token each, and the labels the model may emit after it.
+
+A task registry in the TAPE spirit: everything else (tokens, examples, heads, metrics) is derived from
+this table, so adding a task is one entry here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SS3_LABELS = ("H", "E", "C")
+SS8_LABELS = ("H", "G", "I", "E", "B", "T", "S", "C")
+LOCATIONS = (
+    "Cell.membrane",
+    "Cytoplasm",
+    "Endoplasmic.reticulum",
+    "Extracellular",
+    "Golgi.apparatus",
+    "Lysosome/Vacuole",
+    "Mitochondrion",
+    "Nucleus",
+    "Peroxisome",
+    "Plastid",
+)
+MEMBRANE_LABELS = ("M", "S")
+
+# 8-state DSSP -> 3-state (Rost & Sander 1993): [G, H, I] -> H, [B, E] -> E, everything else -> C.
+SS8_TO_SS3 = {"H": "H", "G": "H", "I": "H", "E": "E", "B": "E", "T": "C", "S": "C", "C": "C"}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One prediction task.
+
+    kind: "lm" (next residue), "residue" (one label per residue) or "protein" (one label per protein).
+    """
+
+    name: str
+    control: str
+    kind: str
+    labels: tuple[str, ...] = ()
+
+    def label_token(self, label: str) -> str:
+        return f"<{self.name}:{label}>"
+
+    @property
+    def label_tokens(self) -> tuple[str, ...]:
+        return tuple(self.label_token(label) for label in self.labels)
+
+
+TASKS: dict[str, Task] = {
+    "lm": Task("lm", "<UNIREF50>", "lm"),
+    "ss3": Task("ss3", "<SSP3>", "residue", SS3_LABELS),
+    "ss8": Task("ss8", "<SSP8>", "residue", SS8_LABELS),
+    "loc": Task("loc", "<LOC>", "protein", LOCATIONS),
+    "ms": Task("ms", "<MS>", "protein", MEMBRANE_LABELS),
+}
+
+
+def ss8_to_ss3(ss8: str) -> str:
+    """Map an 8-state string to 3 states; raises KeyError naming the letter if it is not a DSSP state."""
+    try:
+        return "".join(SS8_TO_SS3[c] for c in ss8)
+    except KeyError as exc:
+        raise ValueError(f"not an 8-state DSSP letter: {exc.args[0]!r}") from None

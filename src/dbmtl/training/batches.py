@@ -1,0 +1,123 @@
+"""Task pools and token-budget micro-batches for joint training.
+
+Each micro-batch holds examples of one task (chosen by the configured weights), so the loss of every
+task is visible at every step. Labeled tasks sample proteins at random from length-sorted pools, taking
+neighbours of similar length so little compute goes to padding. The language-model task streams the
+corpus in order and remembers how far it got, so a resumed run continues with the next sequences.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from ..examples import Example, collate, lm_example, max_residue_length, protein_example, residue_example
+from ..tasks import TASKS
+from ..tokens import Alphabet
+
+
+class LabeledPool:
+    """Examples of one labeled task, sorted by length (with jitter) for token-budget batching."""
+
+    def __init__(self, examples: list[Example], rng: np.random.Generator):
+        if not examples:
+            raise ValueError("empty task pool")
+        lengths = np.array([len(e.tokens) for e in examples], dtype=float)
+        order = np.argsort(lengths + rng.uniform(0, 32, len(lengths)), kind="stable")
+        self.examples = [examples[i] for i in order]
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def sample(self, rng: np.random.Generator, batch_tokens: int) -> list[Example]:
+        """A random protein and its neighbours in length order, as many as fit the token budget."""
+        n = len(self.examples)
+        lo = int(rng.integers(n))
+        hi = lo + 1
+        longest = len(self.examples[lo].tokens)
+        while True:
+            options = ([lo - 1] if lo > 0 else []) + ([hi] if hi < n else [])
+            if not options:
+                break
+            i = options[int(rng.integers(len(options)))]
+            longer = max(longest, len(self.examples[i].tokens))
+            if longer * (hi - lo + 1) > batch_tokens:
+                break
+            longest = longer
+            if i == hi:
+                hi += 1
+            else:
+                lo -= 1
+        return self.examples[lo:hi]
+
+
+class CorpusStream:
+    """LM examples from a restartable sequence stream; `position` counts sequences consumed."""
+
+    def __init__(self, open_stream: Callable[[], Iterator[str]], alphabet: Alphabet, context: int, position: int = 0):
+        self.open_stream = open_stream
+        self.alphabet = alphabet
+        self.context = context
+        self.position = 0
+        self.epoch = 0
+        self._it = self.open_stream()
+        self._pending: str | None = None
+        for _ in range(position):
+            self._next()
+
+    def _next(self) -> str:
+        if self._pending is not None:
+            seq, self._pending = self._pending, None
+            self.position += 1
+            return seq
+        try:
+            seq = next(self._it)
+        except StopIteration:
+            self.epoch += 1
+            self._it = self.open_stream()
+            try:
+                seq = next(self._it)
+            except StopIteration:
+                raise ValueError("the language-model corpus is empty") from None
+        self.position += 1
+        return seq
+
+    def sample(self, batch_tokens: int) -> list[Example]:
+        task = TASKS["lm"]
+        batch: list[Example] = []
+        longest = 0
+        while True:
+            seq = self._next()
+            ex = lm_example(self.alphabet, task, seq, self.context)
+            longer = max(longest, len(ex.tokens))
+            if batch and longer * (len(batch) + 1) > batch_tokens:
+                self._pending = seq  # keep it for the next batch
+                self.position -= 1
+                return batch
+            batch.append(ex)
+            longest = longer
+
+
+def labeled_examples(task_name: str, data, alphabet: Alphabet, context: int) -> list[Example]:
+    """All training examples of one labeled task from TrainingData (records lacking that label skipped)."""
+    task = TASKS[task_name]
+    out: list[Example] = []
+    if task.kind == "residue":
+        limit = max_residue_length(context)
+        for r in data.residue:
+            labels = getattr(r, task_name)
+            if labels is None or len(r.sequence) > limit:
+                continue
+            out.append(residue_example(alphabet, task, r.sequence, labels, r.resolved, context))
+    elif task.kind == "protein":
+        attr = {"loc": "location", "ms": "membrane"}[task_name]
+        for r in data.protein:
+            label = getattr(r, attr)
+            if label is not None:
+                out.append(protein_example(alphabet, task, r.sequence, label, context))
+    return out
+
+
+def to_batch(examples: list[Example], alphabet: Alphabet) -> tuple[torch.Tensor, torch.Tensor]:
+    return collate(examples, alphabet.pad_id)

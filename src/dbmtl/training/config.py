@@ -1,0 +1,84 @@
+"""Training configuration: a JSON file, with the paper's optimizer and schedule as defaults."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from ..model.config import PRESETS, ModelConfig
+from ..tasks import TASKS
+
+
+@dataclass
+class TrainConfig:
+    """Defaults are the paper's: Adam, lr 2e-4, 16k warm-up steps, linear decay over 250k steps
+    (to `min_lr_ratio` x lr, then constant), 500k steps. The global batch is
+    batch_tokens x grad_accum tokens per optimizer step.
+    """
+
+    model: dict = field(default_factory=lambda: {"preset": "paper"})
+    tasks: dict = field(default_factory=lambda: {name: 1.0 for name in TASKS})  # sampling weights
+    lr: float = 2e-4
+    warmup_steps: int = 16_000
+    decay_steps: int = 250_000
+    max_steps: int = 500_000
+    min_lr_ratio: float = 0.1
+    betas: tuple = (0.9, 0.999)
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    batch_tokens: int = 32_768
+    grad_accum: int = 96
+    eval_every: int = 1000
+    checkpoint_every: int = 1000
+    log_every: int = 10
+    valid_examples: int = 128
+    seed: int = 0
+    precision: str = "fp32"  # or "bf16" (autocast)
+    threads: int | None = None
+    data_dir: str | None = None
+    out_dir: str = "runs/paper"
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        spec = dict(self.model)
+        preset = spec.pop("preset", None)
+        base = dict(PRESETS[preset]) if preset else {}
+        if preset and preset not in PRESETS:
+            raise ValueError(f"unknown model preset {preset!r}; choose from {sorted(PRESETS)}")
+        base.update(spec)
+        return ModelConfig(vocab_size=vocab_size, **base)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.tasks) - set(TASKS)
+        if unknown:
+            raise ValueError(f"unknown tasks {sorted(unknown)}; tasks are {sorted(TASKS)}")
+        if not any(w > 0 for w in self.tasks.values()):
+            raise ValueError("at least one task needs a positive weight")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, not {self.precision!r}")
+        self.betas = tuple(self.betas)
+
+    def lr_at(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        if step >= self.decay_steps:
+            return self.lr * self.min_lr_ratio
+        frac = (step - self.warmup_steps) / max(1, self.decay_steps - self.warmup_steps)
+        return self.lr * (1.0 - frac * (1.0 - self.min_lr_ratio))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON: {exc}") from None

@@ -1,0 +1,29 @@
+"""Small shared builders for tests: a random-weight tiny model and a small real-data training set."""
+from __future__ import annotations
+
+import torch
+
+from dbmtl.datasets import TrainingData, load_training_data
+from dbmtl.model import PRESETS, Decoder, ModelConfig
+from dbmtl.prediction import Predictor
+from dbmtl.tokens import Alphabet
+
+
+def tiny_predictor(label_inputs: str = "placeholder", seed: int = 0, context: int = 1024) -> Predictor:
+    torch.manual_seed(seed)
+    alphabet = Alphabet()
+    cfg = ModelConfig(vocab_size=len(alphabet), **{**PRESETS["tiny"], "context": context}, label_inputs=label_inputs)
+    return Predictor(Decoder(cfg).eval(), alphabet, batch_tokens=4096)
+
+
+def small_training_data(data_dir, n_residue: int = 400, n_protein: int = 600) -> TrainingData:
+    """A real-data subset: the first proteins of each source, both splits, plus the streamed corpus."""
+    full = load_training_data(data_dir)
+    residue = [r for r in full.residue if r.split == "train" and len(r.sequence) < 300][:n_residue]
+    residue += [r for r in full.residue if r.split == "valid" and r.ss8 is not None][:24]
+    residue += [r for r in full.residue if r.split == "valid" and r.ss8 is None][:24]
+    protein = [r for r in full.protein if r.split == "train" and len(r.sequence) < 400][:n_protein]
+    protein += [r for r in full.protein if r.split == "train" and r.membrane and len(r.sequence) < 400][:200]
+    protein += [r for r in full.protein if r.split == "valid" and r.membrane][:24]
+    protein += [r for r in full.protein if r.split == "valid" and not r.membrane][:24]
+    return TrainingData(residue, protein, full.corpus_paths, full.guard)

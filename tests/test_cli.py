@@ -1,0 +1,106 @@
+"""The command line end to end: predict writes every output, bad input keeps finished work, evaluate reports."""
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dbmtl.cli import main
+from dbmtl.model.checkpoint import save_checkpoint
+from dbmtl.prediction import DEFAULT_MODEL, Predictor
+from dbmtl.tasks import TASKS
+
+from helpers import tiny_predictor
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "proteins.fasta"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    p = tiny_predictor()
+    return save_checkpoint(tmp_path_factory.mktemp("model"), p.model, p.alphabet)
+
+
+def read_tsv(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+def test_predict_writes_residue_protein_and_jsonl(tmp_path, tiny_model):
+    out = tmp_path / "out"
+    assert main(["predict", str(EXAMPLE), "-o", str(out), "--model", str(tiny_model)]) == 0
+    seqs = {}
+    for line in EXAMPLE.read_text().split(">")[1:]:
+        head, *body = line.splitlines()
+        seqs[head.split()[0]] = "".join(body)
+    residues = read_tsv(out / "residues.tsv")
+    assert len(residues) == sum(map(len, seqs.values()))
+    assert [r["residue"] for r in residues if r["id"] == "P68871_HBB"] == list(seqs["P68871_HBB"])
+    row = residues[0]
+    assert row["ss3"] in "HEC" and row["ss8"] in "HGIEBTSC"
+    assert sum(float(row[f"p_ss3_{x}"]) for x in "HEC") == pytest.approx(1.0, abs=2e-3)
+    proteins = read_tsv(out / "proteins.tsv")
+    assert [p["id"] for p in proteins] == list(seqs)
+    assert all(p["location"] in TASKS["loc"].labels and p["membrane"] in "MS" for p in proteins)
+    assert [int(p["length"]) for p in proteins] == [len(s) for s in seqs.values()]
+    records = [json.loads(line) for line in open(out / "predictions.jsonl")]
+    assert [r["id"] for r in records] == list(seqs)
+    assert len(records[0]["ss8"]) == len(records[0]["sequence"]) == len(records[0]["ss8_probabilities"])
+    # the files say what the Python API says
+    api = tiny_predictor().predict({k: v for k, v in seqs.items()})
+    assert [p.location for p in api] == [p["location"] for p in proteins]
+    assert "".join(p.ss3 for p in api) == "".join(r["ss3"] for r in residues)
+
+
+def test_bad_record_is_named_and_earlier_proteins_are_kept(tmp_path, tiny_model, capsys):
+    fasta = tmp_path / "bad.fasta"
+    fasta.write_text(">ok1\nMKTAYIAKQR\n>ok2\nMSTNPKPQRK\n>broken desc\nMKT1AYI\n>ok3\nMKV\n")
+    out = tmp_path / "out"
+    rc = main(["predict", str(fasta), "-o", str(out), "--model", str(tiny_model), "--chunk-size", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "'broken'" in err and "'1'" in err and "position 4" in err
+    assert [p["id"] for p in read_tsv(out / "proteins.tsv")] == ["ok1", "ok2"]
+
+
+def test_skip_invalid_reports_and_continues(tmp_path, tiny_model, capsys):
+    fasta = tmp_path / "bad.fasta"
+    fasta.write_text(">ok1\nMKTAYIAKQR\n>broken\nMKT1AYI\n>empty\n>ok1\nMKV\n>ok3\nmkv*\n")
+    out = tmp_path / "out"
+    assert main(["predict", str(fasta), "-o", str(out), "--model", str(tiny_model), "--skip-invalid"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 3 invalid records" in err
+    proteins = read_tsv(out / "proteins.tsv")
+    assert [(p["id"], p["length"]) for p in proteins] == [("ok1", "10"), ("ok3", "3")]
+
+
+def test_missing_model_is_a_clear_error(tmp_path, capsys):
+    assert main(["predict", str(EXAMPLE), "-o", str(tmp_path), "--model", str(tmp_path / "nope")]) == 2
+    assert "no model.safetensors" in capsys.readouterr().err
+
+
+def test_evaluate_writes_json_and_markdown(tmp_path, tiny_model, data_dir, capsys):
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(tiny_model), "--limit", "6", "-o", str(out), "--data-dir", str(data_dir)]) == 0
+    results = json.loads((out / "evaluation.json").read_text())
+    assert {"CB513", "TS115", "DeepLoc"} <= set(results["sets"])
+    cb = results["sets"]["CB513"]["ss3"]
+    assert cb["n_proteins"] == 6 and 0.0 <= cb["mean"] <= 1.0
+    audit = cb["audit"]
+    # copying the previous true label is the paper's leak: it scores far above an untrained model
+    assert audit["copy_previous_true_label"]["mean"] > 0.6 > cb["mean"] - 0.2
+    md = (out / "evaluation.md").read_text()
+    assert "| CB513 | 6 |" in md and "teacher-forced" in md and "Q10" in md
+    assert "| CB513 | 6 |" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not (DEFAULT_MODEL / "model.safetensors").exists(), reason="no bundled model in this checkout")
+def test_bundled_default_model_predicts_the_example(tmp_path):
+    predictor = Predictor.from_pretrained("default")
+    size = sum(f.stat().st_size for f in DEFAULT_MODEL.iterdir())
+    assert size < 20 * 2**20
+    preds = predictor.predict({"HBB": "MVHLTPEEKSAVTALWGKVNVDEVGGEALGRLLVVYPWTQRFFESFGDLSTPDAVMGNPKVKAHGKKVLGAFSDGLAHLDNLKGTFATLSELHCDKLHVDPENFRLLGNVLVCVLAHHFGKEFTPPVQAAYQKVVAGVANALAHKYH"})
+    # hemoglobin beta is an all-alpha globin: a trained model must call mostly helix
+    assert preds[0].ss3.count("H") / len(preds[0].ss3) > 0.5
+    assert np.isclose(preds[0].probabilities["loc"].sum(), 1.0, atol=1e-4)

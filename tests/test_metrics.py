@@ -1,0 +1,65 @@
+"""Scores: masks respected, mean vs pooled, MCC agrees with the binary formula, audit baselines."""
+import math
+
+import numpy as np
+import pytest
+
+from dbmtl.evaluation.audit import copy_previous_labels, majority_labels
+from dbmtl.evaluation.metrics import (bootstrap_interval, confusion_matrix, multiclass_mcc,
+                                      per_protein_accuracy, per_residue_accuracy)
+
+
+def test_unresolved_residues_never_count():
+    gold = ["HHHEEC", "CCCC"]
+    pred = ["HHHCCC", "CCCC"]
+    masks = [np.array([1, 1, 1, 0, 0, 1], bool), np.array([1, 1, 1, 1], bool)]
+    s = per_residue_accuracy(pred, gold, masks)
+    assert s["mean"] == 1.0 and s["pooled"] == 1.0 and s["n_residues"] == 8
+
+
+def test_mean_over_proteins_differs_from_pooled():
+    gold = ["H" * 10, "E" * 2]
+    pred = ["H" * 10, "C" * 2]
+    masks = [np.ones(10, bool), np.ones(2, bool)]
+    s = per_residue_accuracy(pred, gold, masks)
+    assert s["mean"] == pytest.approx(0.5)
+    assert s["pooled"] == pytest.approx(10 / 12)
+    lo, hi = s["mean_ci"]
+    assert 0.0 <= lo <= hi <= 1.0
+
+
+def test_protein_without_resolved_residue_is_skipped():
+    s = per_residue_accuracy(["HH", "EE"], ["HH", "CC"], [np.ones(2, bool), np.zeros(2, bool)])
+    assert s["n_proteins"] == 1 and s["n_skipped"] == 1 and s["mean"] == 1.0
+
+
+def test_length_mismatch_is_an_error():
+    with pytest.raises(ValueError):
+        per_residue_accuracy(["HHH"], ["HH"], [np.ones(2, bool)])
+
+
+def test_mcc_binary_matches_formula():
+    rng = np.random.default_rng(0)
+    gold = list(rng.choice(["M", "S"], 200))
+    pred = [g if rng.random() < 0.8 else ("S" if g == "M" else "M") for g in gold]
+    cm = confusion_matrix(pred, gold, ("M", "S"))
+    tp, fn, fp, tn = cm[0, 0], cm[0, 1], cm[1, 0], cm[1, 1]
+    expected = (tp * tn - fp * fn) / math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    assert multiclass_mcc(cm) == pytest.approx(expected)
+
+
+def test_per_protein_accuracy_ignores_unknown_labels():
+    s = per_protein_accuracy(["M", "S", "M"], ["M", None, "S"], ("M", "S"))
+    assert s["n_proteins"] == 2 and s["accuracy"] == 0.5
+    assert np.array(s["confusion"]).sum() == 2
+
+
+def test_bootstrap_interval_brackets_the_mean():
+    values = np.random.default_rng(1).random(300)
+    lo, hi = bootstrap_interval(values)
+    assert lo < values.mean() < hi and hi - lo < 0.1
+
+
+def test_audit_baselines():
+    assert copy_previous_labels(["HHEC"]) == ["CHHE"]
+    assert majority_labels(["HHEC", "HC"], [np.ones(4, bool), np.ones(2, bool)]) == ["HHHH", "HH"]

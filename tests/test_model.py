@@ -1,0 +1,70 @@
+"""The decoder: cached decoding equals a full pass, left padding changes nothing, checkpoints round-trip."""
+import json
+
+import pytest
+import torch
+
+from dbmtl.model import PRESETS, Decoder, KVCache, ModelConfig
+from dbmtl.model.checkpoint import load_checkpoint, save_checkpoint
+from dbmtl.tokens import Alphabet
+
+
+def make(seed=0, **kw):
+    torch.manual_seed(seed)
+    return Decoder(ModelConfig(vocab_size=len(Alphabet()), **{**PRESETS["tiny"], **kw})).eval()
+
+
+def test_kv_cache_matches_full_pass():
+    model = make()
+    x = torch.randint(3, 28, (3, 40))
+    with torch.no_grad():
+        full = model(x)
+        cache = KVCache(model.cfg, 3, 40)
+        parts = [model(x[:, :25], cache=cache)] + [model(x[:, t : t + 1], cache=cache) for t in range(25, 40)]
+    assert torch.allclose(torch.cat(parts, 1), full, atol=1e-5)
+
+
+def test_left_padding_with_positions_matches_unpadded():
+    model = make()
+    x = torch.randint(3, 28, (1, 30))
+    padded = torch.cat([torch.zeros(1, 7, dtype=torch.long), x], 1)
+    valid = torch.ones(1, 37, dtype=torch.bool)
+    valid[:, :7] = False
+    positions = (valid.cumsum(1) - 1).clamp(min=0)
+    with torch.no_grad():
+        assert torch.allclose(model(padded, positions=positions, valid=valid)[:, 7:], model(x), atol=1e-5)
+
+
+def test_context_overflow_is_an_error():
+    model = make(context=16)
+    with pytest.raises(ValueError, match="exceeds the context"):
+        model(torch.zeros(1, 17, dtype=torch.long))
+
+
+def test_paper_preset_size():
+    cfg = ModelConfig(vocab_size=len(Alphabet()), **PRESETS["paper"])
+    assert (cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.dropout, cfg.context) == (12, 1024, 16, 0.2, 1024)
+    assert 150e6 < cfg.n_params() < 155e6
+
+
+@pytest.mark.parametrize("dtype", [None, torch.float16])
+def test_checkpoint_round_trip(tmp_path, dtype):
+    model = make(seed=3)
+    save_checkpoint(tmp_path / "ck", model, Alphabet(), extra={"step": 7}, dtype=dtype)
+    assert not list((tmp_path / "ck").glob("*.pt")) and not list((tmp_path / "ck").glob("*.bin"))
+    loaded, alphabet, meta = load_checkpoint(tmp_path / "ck")
+    assert meta["step"] == 7 and alphabet.tokens == Alphabet().tokens
+    x = torch.randint(3, 28, (2, 20))
+    with torch.no_grad():
+        tol = 1e-6 if dtype is None else 2e-2
+        assert torch.allclose(loaded(x), model(x), atol=tol)
+    assert loaded.head.weight.data_ptr() == loaded.wte.weight.data_ptr()  # still tied after loading
+
+
+def test_checkpoint_with_other_vocabulary_is_refused(tmp_path):
+    save_checkpoint(tmp_path / "ck", make(), Alphabet())
+    vocab = json.loads((tmp_path / "ck" / "vocab.json").read_text())
+    vocab["tokens"][5], vocab["tokens"][6] = vocab["tokens"][6], vocab["tokens"][5]
+    (tmp_path / "ck" / "vocab.json").write_text(json.dumps(vocab))
+    with pytest.raises(ValueError, match="vocabulary"):
+        load_checkpoint(tmp_path / "ck")

@@ -1,0 +1,97 @@
+"""Prediction: batch composition changes nothing, long proteins are covered, decoding is exact."""
+import numpy as np
+import pytest
+import torch
+
+from dbmtl.examples import max_residue_length
+from dbmtl.prediction import residue_windows, stitch_windows, token_budget_batches
+from dbmtl.tasks import TASKS
+from dbmtl.readers.fasta import read_fasta
+
+from helpers import tiny_predictor
+
+
+@pytest.fixture(scope="module")
+def real_sequences(data_dir):
+    recs = list(read_fasta(data_dir / "unlabeled/mmseqs2_examples/QUERY.fasta", check_duplicates=False))
+    return [r.sequence for r in recs[:12]] + ["MK", "A"]
+
+
+@pytest.mark.parametrize("mode", ["placeholder", "free"])
+def test_batched_equals_unbatched_per_residue(real_sequences, mode):
+    p = tiny_predictor("placeholder" if mode == "placeholder" else "teacher")
+    seqs = real_sequences[:8]
+    together = p.predict_residues(seqs, TASKS["ss3"], mode=mode)
+    alone = [p.predict_residues([s], TASKS["ss3"], mode=mode)[0] for s in seqs]
+    p.batch_tokens = 600  # a different batch composition again
+    small_batches = p.predict_residues(seqs, TASKS["ss3"], mode=mode)
+    for a, b, c, s in zip(together, alone, small_batches, seqs):
+        assert a.shape == (len(s), 3)
+        np.testing.assert_allclose(a, b, atol=1e-5)
+        np.testing.assert_allclose(a, c, atol=1e-5)
+
+
+def test_batched_equals_unbatched_per_protein(real_sequences):
+    p = tiny_predictor()
+    together = p.predict_proteins(real_sequences, TASKS["loc"])
+    alone = [p.predict_proteins([s], TASKS["loc"])[0] for s in real_sequences]
+    np.testing.assert_allclose(np.stack(together), np.stack(alone), atol=1e-5)
+    np.testing.assert_allclose(np.stack(together).sum(1), 1.0, atol=1e-5)
+
+
+def test_free_running_equals_naive_greedy_decoding():
+    """The KV-cached, batched decoder must give exactly what re-running the whole prefix gives."""
+    p = tiny_predictor("teacher", seed=1)
+    seq = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
+    probs = p.predict_residues([seq, seq[:10]], TASKS["ss8"], mode="free")[0]
+    al, task = p.alphabet, TASKS["ss8"]
+    ids = torch.tensor(al.label_ids(task))
+    tokens = torch.cat([al.encode_residues(seq), torch.tensor([al.control_id(task)])])
+    expected = []
+    with torch.no_grad():
+        for _ in seq:
+            logits = p.model(tokens[None])[0, -1, ids]
+            pr = torch.softmax(logits, -1)
+            expected.append(pr.numpy())
+            tokens = torch.cat([tokens, ids[pr.argmax()].view(1)])
+    np.testing.assert_allclose(probs, np.stack(expected), atol=1e-5)
+
+
+def test_long_protein_gets_every_residue():
+    p = tiny_predictor(context=64)  # per-residue limit 31 residues
+    limit = max_residue_length(64)
+    seq = ("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ" * 5)[:157]
+    out = p.predict([seq, seq[:limit]])
+    assert len(out[0].ss3) == len(seq) == len(out[0].probabilities["ss8"])
+    assert out[0].location in TASKS["loc"].labels
+    assert len(out[1].ss8) == limit
+
+
+@pytest.mark.parametrize("length,window", [(10, 31), (31, 31), (32, 31), (157, 31), (1200, 511)])
+def test_windows_cover_and_stitch_takes_most_central(length, window):
+    wins = residue_windows(length, window)
+    covered = np.zeros(length, int)
+    for s, e in wins:
+        assert 0 <= s < e <= length and e - s <= window
+        covered[s:e] += 1
+    assert covered.min() >= 1
+    # each window predicts its own index: the stitched choice must be the most central covering window
+    probs = [np.full((e - s, 1), k, dtype=np.float32) for k, (s, e) in enumerate(wins)]
+    chosen = stitch_windows(length, wins, probs)[:, 0].astype(int)
+    for pos in range(length):
+        margins = [min(pos - s, e - 1 - pos) for s, e in wins if s <= pos < e]
+        s, e = wins[chosen[pos]]
+        assert min(pos - s, e - 1 - pos) == max(margins)
+
+
+def test_token_budget_batches_respect_budget():
+    lengths = [5, 100, 40, 40, 3, 250, 90]
+    batches = token_budget_batches(lengths, 200)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        assert len(b) == 1 or max(lengths[i] for i in b) * len(b) <= 200
+
+
+def test_predict_rejects_unknown_letters():
+    with pytest.raises(ValueError, match="'J'"):
+        tiny_predictor().predict(["MKJL"])

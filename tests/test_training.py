@@ -1,0 +1,102 @@
+"""Training: a short CPU run lowers every task's loss; resume is exact; training and prediction agree."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dbmtl.examples import collate, residue_example
+from dbmtl.model.checkpoint import load_checkpoint
+from dbmtl.prediction import Predictor
+from dbmtl.tasks import TASKS
+from dbmtl.training import TrainConfig, Trainer
+from dbmtl.training.trainer import model_inputs
+
+from helpers import small_training_data
+
+
+def tiny_config(tmp_path, **kw):
+    base = dict(model={"preset": "tiny", "dropout": 0.1}, lr=3e-3, warmup_steps=5, decay_steps=60, max_steps=60,
+                batch_tokens=3000, grad_accum=1, eval_every=1000, checkpoint_every=1000, log_every=5,
+                valid_examples=24, seed=0, threads=1, out_dir=str(tmp_path / "run"))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def data(data_dir):
+    return small_training_data(data_dir)
+
+
+def test_short_run_lowers_loss_of_all_five_tasks(tmp_path, data):
+    # per-protein tasks give one label per example, so they are sampled more often to see enough labels
+    cfg = tiny_config(tmp_path, max_steps=80, decay_steps=80, tasks={"lm": 1, "ss3": 1, "ss8": 1, "loc": 2, "ms": 2})
+    trainer = Trainer(cfg, data, progress=False)
+    before = trainer.validate()
+    assert set(before) == {"lm", "ss3", "ss8", "loc", "ms"}
+    after = trainer.fit()
+    for task in before:
+        assert after[task]["loss"] < before[task]["loss"] - 0.2, (task, before[task], after[task])
+    assert (tmp_path / "run" / "best" / "model.safetensors").exists()
+    logged = [json.loads(line) for line in open(tmp_path / "run" / "log.jsonl")]
+    assert logged[-1]["step"] == 80 and "valid" in logged[-1]
+
+
+def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, data):
+    cfg = tiny_config(tmp_path, max_steps=8, checkpoint_every=4, tasks={"lm": 1, "ss3": 1, "loc": 1})
+    straight = Trainer(cfg, data, out_dir=tmp_path / "a", progress=False)
+    straight.fit()
+    first = Trainer(cfg, data, out_dir=tmp_path / "b", progress=False)
+    first.fit(max_steps=4)
+    resumed = Trainer(cfg, data, out_dir=tmp_path / "b", progress=False)
+    resumed.resume()
+    assert resumed.step == 4
+    resumed.fit()
+    for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert resumed.lm.position == straight.lm.position
+
+
+def test_same_seed_same_model(tmp_path, data):
+    cfg = tiny_config(tmp_path, max_steps=3, tasks={"ss8": 1, "ms": 1})
+    a = Trainer(cfg, data, out_dir=tmp_path / "a", progress=False)
+    a.fit()
+    b = Trainer(cfg, data, out_dir=tmp_path / "b", progress=False)
+    b.fit()
+    assert all(torch.equal(x, y) for x, y in zip(a.model.parameters(), b.model.parameters()))
+
+
+def test_placeholder_prediction_reads_what_training_fed(tmp_path, data):
+    """The one-pass prediction input equals the training input with labels hidden, so training and
+    inference see the same thing, and the prediction cannot depend on the true labels."""
+    trainer = Trainer(tiny_config(tmp_path, max_steps=2), data, progress=False)
+    trainer.fit()
+    model, alphabet, _ = load_checkpoint(tmp_path / "run" / "checkpoint")
+    predictor = Predictor(model, alphabet)
+    rec = next(r for r in data.residue if r.ss8 is not None)
+    task = TASKS["ss8"]
+    probs = predictor.predict_residues([rec.sequence], task)[0]
+    for labels in (rec.ss8, "C" * len(rec.sequence)):  # true labels, and wrong ones: same inputs either way
+        ex = residue_example(alphabet, task, rec.sequence, labels, rec.resolved, model.cfg.context)
+        tokens, _ = collate([ex], alphabet.pad_id)
+        inputs = model_inputs(tokens, alphabet, "placeholder")
+        assert not torch.isin(inputs, torch.tensor(alphabet.label_ids(task))).any()
+        with torch.no_grad():
+            logits = model(inputs)[0, len(rec.sequence): 2 * len(rec.sequence), alphabet.label_ids(task)]
+        np.testing.assert_allclose(torch.softmax(logits, -1).numpy(), probs, atol=1e-5)
+
+
+def test_bad_config_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="unknown tasks"):
+        TrainConfig(tasks={"ss4": 1.0})
+    (tmp_path / "c.json").write_text('{"lr": 1e-3, "bogus": 1}')
+    with pytest.raises(ValueError, match="bogus"):
+        TrainConfig.load(tmp_path / "c.json")
+
+
+def test_paper_schedule():
+    cfg = TrainConfig()
+    assert (cfg.lr, cfg.warmup_steps, cfg.decay_steps, cfg.max_steps) == (2e-4, 16_000, 250_000, 500_000)
+    assert cfg.lr_at(0) < cfg.lr_at(8_000) < cfg.lr_at(15_999) <= cfg.lr
+    assert cfg.lr_at(16_000) == pytest.approx(cfg.lr)
+    assert cfg.lr_at(100_000) > cfg.lr_at(200_000) > cfg.lr_at(250_000) == cfg.lr_at(499_999)
