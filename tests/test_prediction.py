@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from dbmtl.examples import max_residue_length
+from dbmtl.examples import answer_row, max_residue_length
 from dbmtl.prediction import residue_windows, stitch_windows, token_budget_batches
 from dbmtl.tasks import TASKS
 from dbmtl.readers.fasta import read_fasta
@@ -17,9 +17,9 @@ def real_sequences(data_dir):
     return [r.sequence for r in recs[:12]] + ["MK", "A"]
 
 
-@pytest.mark.parametrize("mode", ["placeholder", "free"])
+@pytest.mark.parametrize("mode", ["placeholder", "free", "encoder"])
 def test_batched_equals_unbatched_per_residue(real_sequences, mode):
-    p = tiny_predictor("placeholder" if mode == "placeholder" else "teacher")
+    p = tiny_predictor("teacher" if mode == "free" else "placeholder", kind="encoder" if mode == "encoder" else "decoder")
     seqs = real_sequences[:8]
     together = p.predict_residues(seqs, TASKS["ss3"], mode=mode)
     alone = [p.predict_residues([s], TASKS["ss3"], mode=mode)[0] for s in seqs]
@@ -31,8 +31,9 @@ def test_batched_equals_unbatched_per_residue(real_sequences, mode):
         np.testing.assert_allclose(a, c, atol=1e-5)
 
 
-def test_batched_equals_unbatched_per_protein(real_sequences):
-    p = tiny_predictor()
+@pytest.mark.parametrize("kind", ["decoder", "encoder"])
+def test_batched_equals_unbatched_per_protein(real_sequences, kind):
+    p = tiny_predictor(kind=kind)
     together = p.predict_proteins(real_sequences, TASKS["loc"])
     alone = [p.predict_proteins([s], TASKS["loc"])[0] for s in real_sequences]
     np.testing.assert_allclose(np.stack(together), np.stack(alone), atol=1e-5)
@@ -46,20 +47,22 @@ def test_free_running_equals_naive_greedy_decoding():
     probs = p.predict_residues([seq, seq[:10]], TASKS["ss8"], mode="free")[0]
     al, task = p.alphabet, TASKS["ss8"]
     ids = torch.tensor(al.label_ids(task))
-    tokens = torch.cat([al.encode_residues(seq), torch.tensor([al.control_id(task)])])
+    decoded: list[int] = []
     expected = []
     with torch.no_grad():
         for _ in seq:
-            logits = p.model(tokens[None])[0, -1, ids]
+            ex = answer_row(al, task, seq, torch.tensor(decoded, dtype=torch.long))
+            logits = p.model(ex.inputs[None], positions=ex.positions[None], segments=ex.segments[None])[0, -1, ids]
             pr = torch.softmax(logits, -1)
             expected.append(pr.numpy())
-            tokens = torch.cat([tokens, ids[pr.argmax()].view(1)])
+            decoded.append(int(ids[pr.argmax()]))
     np.testing.assert_allclose(probs, np.stack(expected), atol=1e-5)
 
 
-def test_long_protein_gets_every_residue():
-    p = tiny_predictor(context=64)  # per-residue limit 31 residues
-    limit = max_residue_length(64)
+@pytest.mark.parametrize("kind", ["decoder", "encoder"])
+def test_long_protein_gets_every_residue(kind):
+    p = tiny_predictor(context=64, kind=kind)  # per-residue limit: 31 (decoder) or 63 (encoder) residues
+    limit = max_residue_length(64, kind)
     seq = ("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ" * 5)[:157]
     out = p.predict([seq, seq[:limit]])
     assert len(out[0].ss3) == len(seq) == len(out[0].probabilities["ss8"])

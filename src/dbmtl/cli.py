@@ -89,6 +89,21 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    import torch
+
+    from .model.checkpoint import load_checkpoint, save_checkpoint
+
+    model, alphabet, meta = load_checkpoint(args.checkpoint)
+    meta = {k: v for k, v in meta.items() if k != "model"}
+    meta["exported_from"] = str(args.checkpoint)
+    dtype = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}[args.dtype]
+    path = save_checkpoint(args.dest, model, alphabet, extra=meta, dtype=dtype)
+    size = sum(f.stat().st_size for f in path.iterdir())
+    print(f"exported {args.checkpoint} -> {path} ({size / 2**20:.1f} MiB, weights {args.dtype})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dbmtl", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -117,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--chunk-size", type=int, default=256, help="proteins predicted and written at a time")
     model_options(pr)
     pr.set_defaults(func=cmd_predict)
+
+    ex = sub.add_parser("export", help="copy a checkpoint's weights (optionally in half precision) for shipping")
+    ex.add_argument("checkpoint", help="checkpoint directory, e.g. runs/default/best")
+    ex.add_argument("dest", help="destination directory")
+    ex.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float16")
+    ex.set_defaults(func=cmd_export)
 
     ev = sub.add_parser("evaluate", help="score a model on CB513, TS115, CASP12 and DeepLoc test")
     ev.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")

@@ -29,6 +29,8 @@ RESIDUE_TEST_SETS = {
     "CASP12": f"{SS_DIR}/netsurfp2/CASP12_HHblits.csv",
 }
 PROTEIN_TEST_SETS = {"DeepLoc": f"{LOC_DIR}/light_attention/deeploc_test_set.fasta"}
+NETSURFP_TRAIN = f"{SS_DIR}/netsurfp2/Train_HHblits.csv"
+DEEPLOC_FULL = f"{LOC_DIR}/deeploc_data.fasta"
 CORPUS_FILES = ("unlabeled/mmseqs2_examples/DB.fasta.gz", "unlabeled/mmseqs2_examples/QUERY.fasta")
 
 
@@ -106,6 +108,15 @@ def secondary_structure_training(data_dir: Path, guard: LeakageGuard, valid_perc
     by_seq: dict[str, ResidueRecord] = {}
     for rec in read_flip(data_dir / SS_DIR / "flip"):
         by_seq.setdefault(rec.sequence, rec)
+    netsurfp_train = data_dir / NETSURFP_TRAIN
+    if netsurfp_train.exists():  # the full NetSurfP-2.0 training CSV (3- and 8-state), when a user has it
+        for rec in read_netsurfp_csv(netsurfp_train, split="train"):
+            known = by_seq.get(rec.sequence)
+            if known is None:
+                rec.split = "valid" if in_holdout(rec.sequence, valid_percent) else "train"
+                by_seq[rec.sequence] = rec
+            elif known.ss8 is None:
+                known.ss8 = rec.ss8
     merged = 0
     for rec in read_cullpdb_csv(data_dir / SS_DIR / "cullpdb6133_filtered" / "cb6133filtered.npy.csv"):
         if rec.sequence in by_seq:
@@ -120,12 +131,15 @@ def secondary_structure_training(data_dir: Path, guard: LeakageGuard, valid_perc
 
 
 def localization_training(data_dir: Path, guard: LeakageGuard, valid_percent: int = 10) -> list[ProteinRecord]:
-    """Union of the LA validation file (location + membrane), the DeepLoc training subset and the random
+    """Union of the full DeepLoc file's training partition (when present), the LA validation file (location + membrane), the DeepLoc training subset and the random
     re-split (location only), deduplicated on sequence in that order of preference, minus every test
     protein. `valid_percent` of it is held out (by sequence digest) for model selection.
     """
     loc = data_dir / LOC_DIR
-    sources = [
+    sources = []
+    if (data_dir / DEEPLOC_FULL).exists():  # all of DeepLoc 1.0, when a user has it: its training partition
+        sources.append(r for r in read_deeploc_fasta(data_dir / DEEPLOC_FULL) if r.split == "train")
+    sources += [
         read_deeploc_fasta(loc / "light_attention" / "deeploc_our_val_set.fasta", split="train"),
         read_labeled_fasta_csv(
             loc / "deeploc_train_subset" / "deeploc_train_sub5k_fixed.fasta",

@@ -1,12 +1,22 @@
-"""Records -> token sequences the decoder trains on, with the paper's rules for long proteins.
+"""Records -> the token rows the model trains on, with the paper's rules for long proteins.
 
-Layouts (T = model context):
+Every Example is already aligned for the loss: the model reads `inputs` and is scored on predicting
+`targets[i]` at position i with weight `weights[i]` (0 for context, padding and unresolved residues).
+
+Decoder layouts (the paper's; next-token prediction, causal attention; T = model context):
   LM           <UNIREF50> residues <eos>          first T-2 residues kept (paper: first 1024)
   per-residue  residues <CTRL> labels <eos>       proteins with > (T-2)//2 residues are not trained on
                                                   (paper: "drop > 512"; with T = 1024 the cut is 511)
   per-protein  residues <CTRL> label <eos>        first and last (T-3)//2 residues kept (paper: 512 + 512)
-Loss is on the tokens after the control token only (labels and <eos>; for LM every residue and <eos>),
-and unresolved residues carry zero loss weight.
+Encoder layouts (the paper's named fix; bidirectional attention, an output at every residue):
+  per-residue  <CTRL> residues                    label of residue k read at residue k; up to T-1 residues
+  per-protein  <CTRL> residues                    label read at <CTRL>; first and last (T-1)//2 residues
+  LM           as for the decoder (causal), so one model still learns the language task
+
+Aligned positions (decoder). Every token has a segment (0: the sequence, 1: the control token and what
+follows) and a position within its segment. The slot that predicts label k (the control token for k = 0,
+else the input slot of label k-1) has position k, the same as residue k, so with rotary attention
+"which residue am I labelling" is distance 0 rather than arithmetic on the protein's length.
 """
 from __future__ import annotations
 
@@ -14,69 +24,150 @@ from dataclasses import dataclass
 
 import torch
 
-from .tasks import Task
+from .tasks import TASKS, Task
 from .tokens import Alphabet
 
 
 @dataclass
 class Example:
     task: str
-    tokens: torch.Tensor   # (n,) input ids: the whole layout
-    weights: torch.Tensor  # (n,) loss weight for predicting tokens[i] from tokens[:i]
+    inputs: torch.Tensor     # (n,) token ids the model reads
+    targets: torch.Tensor    # (n,) token id to predict at each position
+    weights: torch.Tensor    # (n,) loss weight of each target
+    positions: torch.Tensor  # (n,) position (within the segment, for decoder answers)
+    segments: torch.Tensor   # (n,) 0 = sequence, 1 = control token and answer (decoder), 2+ = task (encoder)
+    causal: bool = True      # decoder / LM rows; False: bidirectional encoder rows
 
 
-def max_residue_length(context: int) -> int:
+@dataclass
+class Batch:
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    weights: torch.Tensor
+    positions: torch.Tensor
+    segments: torch.Tensor
+    valid: torch.Tensor      # True for real tokens, False for padding
+    causal: bool = True
+
+    def to(self, device) -> "Batch":
+        moved = (t.to(device, non_blocking=True) for t in
+                 (self.inputs, self.targets, self.weights, self.positions, self.segments, self.valid))
+        return Batch(*moved, causal=self.causal)
+
+
+def max_residue_length(context: int, kind: str = "decoder") -> int:
     """Longest protein whose per-residue layout fits the context."""
-    return (context - 2) // 2
+    return context - 1 if kind == "encoder" else (context - 2) // 2
 
 
-def crop_protein(sequence: str, context: int) -> str:
+def crop_protein(sequence: str, context: int, kind: str = "decoder") -> str:
     """Per-protein rule: keep the first and last half of the budget (N- and C-terminal signals)."""
-    budget = context - 3
+    budget = context - 1 if kind == "encoder" else context - 3
     if len(sequence) <= budget:
         return sequence
     head = (budget + 1) // 2
     return sequence[:head] + sequence[len(sequence) - (budget - head):]
 
 
+# -- decoder ---------------------------------------------------------------------------------------
+def answer_row(alphabet: Alphabet, task: Task, residues: str, answer: torch.Tensor) -> Example:
+    """The full decoder row `residues <CTRL> answer` (no shift): what prediction feeds the model."""
+    res = alphabet.encode_residues(residues)
+    tail = torch.cat([torch.tensor([alphabet.control_id(task)]), answer.long()])
+    n, m = len(res), len(tail)
+    tokens = torch.cat([res, tail])
+    return Example(task.name, tokens, torch.zeros_like(tokens), torch.zeros(n + m),
+                   torch.cat([torch.arange(n), torch.arange(m)]),
+                   torch.cat([torch.zeros(n, dtype=torch.long), torch.ones(m, dtype=torch.long)]))
+
+
+def _shifted(row: Example, weights: torch.Tensor) -> Example:
+    """Next-token training example from a full row: read tokens[:-1], predict tokens[1:]."""
+    return Example(row.task, row.inputs[:-1], row.inputs[1:], weights[1:], row.positions[:-1], row.segments[:-1])
+
+
 def lm_example(alphabet: Alphabet, task: Task, sequence: str, context: int) -> Example:
     residues = alphabet.encode_residues(sequence[: context - 2])
     tokens = torch.cat([torch.tensor([alphabet.control_id(task)]), residues, torch.tensor([alphabet.eos_id])])
-    weights = torch.ones(len(tokens))
-    weights[0] = 0.0
-    return Example(task.name, tokens, weights)
+    n = len(tokens)
+    return Example(task.name, tokens[:-1], tokens[1:], torch.ones(n - 1), torch.arange(n - 1),
+                   torch.zeros(n - 1, dtype=torch.long))
 
 
-def residue_example(
-    alphabet: Alphabet, task: Task, sequence: str, labels: str, resolved, context: int
-) -> Example | None:
-    if len(sequence) > max_residue_length(context):
-        return None
-    residues = alphabet.encode_residues(sequence)
-    label_ids = alphabet.encode_labels(task, labels)
-    tokens = torch.cat([residues, torch.tensor([alphabet.control_id(task)]), label_ids, torch.tensor([alphabet.eos_id])])
-    weights = torch.zeros(len(tokens))
+def residue_example(alphabet: Alphabet, task: Task, sequence: str, labels: str, resolved, context: int,
+                    kind: str = "decoder") -> Example | None:
     n = len(sequence)
-    weights[n + 1 : 2 * n + 1] = torch.as_tensor(resolved, dtype=torch.float32)
+    if n > max_residue_length(context, kind):
+        return None
+    mask = torch.as_tensor(resolved, dtype=torch.float32)
+    if kind == "encoder":
+        ex = encoder_row(alphabet, task, sequence)
+        ex.targets[1:] = alphabet.encode_labels(task, labels)
+        ex.weights[1:] = mask
+        return ex
+    answer = torch.cat([alphabet.encode_labels(task, labels), torch.tensor([alphabet.eos_id])])
+    weights = torch.zeros(2 * n + 2)
+    weights[n + 1 : 2 * n + 1] = mask
     weights[-1] = 1.0
-    return Example(task.name, tokens, weights)
+    return _shifted(answer_row(alphabet, task, sequence, answer), weights)
 
 
-def protein_example(alphabet: Alphabet, task: Task, sequence: str, label: str, context: int) -> Example:
-    residues = alphabet.encode_residues(crop_protein(sequence, context))
-    tail = torch.tensor([alphabet.control_id(task), alphabet.index[task.label_token(label)], alphabet.eos_id])
-    tokens = torch.cat([residues, tail])
-    weights = torch.zeros(len(tokens))
+def protein_example(alphabet: Alphabet, task: Task, sequence: str, label: str, context: int,
+                    kind: str = "decoder") -> Example:
+    label_id = alphabet.index[task.label_token(label)]
+    if kind == "encoder":
+        ex = encoder_row(alphabet, task, crop_protein(sequence, context, kind))
+        ex.targets[0] = label_id
+        ex.weights[0] = 1.0
+        return ex
+    row = answer_row(alphabet, task, crop_protein(sequence, context), torch.tensor([label_id, alphabet.eos_id]))
+    weights = torch.zeros(len(row.inputs))
     weights[-2] = 1.0
-    return Example(task.name, tokens, weights)
+    return _shifted(row, weights)
 
 
-def collate(examples: list[Example], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad into (B, T) tokens and weights; padding has weight 0."""
-    longest = max(len(e.tokens) for e in examples)
-    tokens = torch.full((len(examples), longest), pad_id, dtype=torch.long)
-    weights = torch.zeros((len(examples), longest))
+# -- encoder ---------------------------------------------------------------------------------------
+def encoder_row(alphabet: Alphabet, task: Task, residues: str) -> Example:
+    """`<CTRL> residues`, bidirectional: per-protein output at 0, residue k's output at k + 1.
+
+    Every token also carries the task as its segment (see task_segment), so each residue knows which
+    label set it answers without first having to find the control token."""
+    tokens = torch.cat([torch.tensor([alphabet.control_id(task)]), alphabet.encode_residues(residues)])
+    n = len(tokens)
+    return Example(task.name, tokens, torch.zeros_like(tokens), torch.zeros(n), torch.arange(n),
+                   torch.full((n,), task_segment(task), dtype=torch.long), causal=False)
+
+
+def task_segment(task: Task) -> int:
+    """Segment ids: 0 sequence and 1 answer (decoder rows); 2 + task index for encoder rows."""
+    return 2 + list(TASKS).index(task.name)
+
+
+N_SEGMENTS = 2 + len(TASKS)
+
+
+def collate(examples: list[Example], pad_id: int, left: bool = False) -> Batch:
+    """Pad into (B, T); padding has weight 0 and valid False. Right padding for training and one-pass
+    prediction; left padding for free-running decoding, so every row's next token is the last column.
+    A batch holds rows of one attention kind (causal or bidirectional)."""
+    causal = examples[0].causal
+    if any(e.causal != causal for e in examples):
+        raise ValueError("a batch mixes causal and bidirectional rows")
+    longest = max(len(e.inputs) for e in examples)
+    B = len(examples)
+    inputs = torch.full((B, longest), pad_id, dtype=torch.long)
+    targets = torch.full((B, longest), pad_id, dtype=torch.long)
+    weights = torch.zeros((B, longest))
+    positions = torch.zeros((B, longest), dtype=torch.long)
+    segments = torch.zeros((B, longest), dtype=torch.long)
+    valid = torch.zeros((B, longest), dtype=torch.bool)
     for i, e in enumerate(examples):
-        tokens[i, : len(e.tokens)] = e.tokens
-        weights[i, : len(e.weights)] = e.weights
-    return tokens, weights
+        n = len(e.inputs)
+        cols = slice(longest - n, longest) if left else slice(0, n)
+        inputs[i, cols] = e.inputs
+        targets[i, cols] = e.targets
+        weights[i, cols] = e.weights
+        positions[i, cols] = e.positions
+        segments[i, cols] = e.segments
+        valid[i, cols] = True
+    return Batch(inputs, targets, weights, positions, segments, valid, causal)

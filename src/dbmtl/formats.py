@@ -28,9 +28,9 @@ class PredictionWriter:
         if self.residue_tasks:
             self.residues = self._open(RESIDUE_FILE, ["id", "position", "residue"] + self.residue_tasks
                                        + sum((_prob_columns(t, t) for t in self.residue_tasks), []))
-        names = {"loc": "location", "ms": "membrane"}
-        self.proteins = self._open(PROTEIN_FILE, ["id", "length"] + [names[t] for t in self.protein_tasks]
-                                   + sum((_prob_columns(t, names[t]) for t in self.protein_tasks), []))
+        fields = [TASKS[t].field for t in self.protein_tasks]
+        self.proteins = self._open(PROTEIN_FILE, ["id", "length"] + fields
+                                   + sum((_prob_columns(t, TASKS[t].field) for t in self.protein_tasks), []))
         self.jsonl = open(self.out / JSONL_FILE, "w")
         self.files.append(self.jsonl)
         self.count = 0
@@ -59,7 +59,7 @@ class PredictionWriter:
                 record[t] = p.labels[t]
                 record[f"{t}_probabilities"] = [[round(float(v), 4) for v in row] for row in p.probabilities[t]]
             for t in self.protein_tasks:
-                record[{"loc": "location", "ms": "membrane"}[t]] = p.labels[t]
+                record[TASKS[t].field] = p.labels[t]
                 record[f"{t}_probabilities"] = {lab: round(float(v), 4) for lab, v in zip(TASKS[t].labels, p.probabilities[t])}
             self.jsonl.write(json.dumps(record) + "\n")
             self.count += 1

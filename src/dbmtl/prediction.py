@@ -19,11 +19,11 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from .examples import crop_protein, max_residue_length
+from .examples import Example, answer_row, collate, crop_protein, encoder_row, max_residue_length
 from .model.checkpoint import load_checkpoint
 from .model.decoder import Decoder, KVCache
 from .tasks import TASKS, Task
-from .tokens import Alphabet
+from .tokens import AMINO_ACIDS, Alphabet
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 OUTPUT_TASKS = ("ss3", "ss8", "loc", "ms")
@@ -103,7 +103,11 @@ class Predictor:
         self.device = torch.device(device)
         self.batch_tokens = batch_tokens
         self.context = model.cfg.context
-        self.residue_mode = "placeholder" if model.cfg.label_inputs == "placeholder" else "free"
+        self.kind = model.cfg.kind
+        if self.kind == "encoder":
+            self.residue_mode = "encoder"
+        else:
+            self.residue_mode = "placeholder" if model.cfg.label_inputs == "placeholder" else "free"
 
     @classmethod
     def from_pretrained(cls, path: str | Path = "default", device: str = "cpu", **kw) -> "Predictor":
@@ -117,7 +121,7 @@ class Predictor:
         """sequences: a list of strings, a dict id -> sequence, or records with .id and .sequence."""
         items = _as_items(sequences)
         for rid, seq in items:
-            self.alphabet.encode_residues(seq)  # raises on a letter the model cannot read
+            check_sequence(rid, seq)
         seqs = [s for _, s in items]
         preds = [ProteinPrediction(rid, seq) for rid, seq in items]
         for name in tasks:
@@ -138,18 +142,19 @@ class Predictor:
 
     @torch.inference_mode()
     def predict_proteins(self, sequences: Sequence[str], task: Task) -> list[np.ndarray]:
-        """(n_labels,) probabilities per protein for a per-protein task."""
-        ctrl = self.alphabet.control_id(task)
-        ids = torch.tensor(self.alphabet.label_ids(task))
-        rows = [torch.cat([self.alphabet.encode_residues(crop_protein(s, self.context)), torch.tensor([ctrl])])
-                for s in sequences]
+        """(n_labels,) probabilities per protein for a per-protein task: the logits at <CTRL>."""
+        ids = torch.tensor(self.alphabet.label_ids(task), device=self.device)
+        empty = torch.tensor([], dtype=torch.long)
+        cropped = [crop_protein(s, self.context, self.kind) for s in sequences]
+        if self.kind == "encoder":
+            rows = [encoder_row(self.alphabet, task, s) for s in cropped]
+        else:
+            rows = [answer_row(self.alphabet, task, s, empty) for s in cropped]
         out: list[np.ndarray | None] = [None] * len(rows)
-        for batch in token_budget_batches([len(r) for r in rows], self.batch_tokens):
-            tokens, lengths = self._right_pad([rows[i] for i in batch])
-            logits = self.model(tokens)
-            last = logits[torch.arange(len(batch)), lengths - 1][:, ids].float()
-            probs = torch.softmax(last, -1).cpu().numpy()
-            for j, i in enumerate(batch):
+        for batch_ids, logits, batch in self._forward_batches(rows):
+            last = torch.zeros_like(batch.valid[:, 0], dtype=torch.long) if self.kind == "encoder" else batch.valid.sum(1) - 1
+            probs = torch.softmax(logits[torch.arange(len(batch_ids)), last][:, ids].float(), -1).cpu().numpy()
+            for j, i in enumerate(batch_ids):
                 out[i] = probs[j]
         return out
 
@@ -157,18 +162,26 @@ class Predictor:
     def predict_residues(self, sequences: Sequence[str], task: Task, mode: str | None = None) -> list[np.ndarray]:
         """(L, n_labels) probabilities per protein for a per-residue task, never reading a true label."""
         mode = mode or self.residue_mode
-        window = max_residue_length(self.context)
+        if (mode == "encoder") != (self.kind == "encoder"):
+            raise ValueError(f"mode {mode!r} does not fit a {self.kind} model")
+        if mode == "encoder":
+            return self.windowed(sequences, lambda pieces: self._encoder_pass(pieces, task))
+        if mode == "placeholder":
+            return self.windowed(sequences, lambda pieces: self._placeholder_pass(pieces, task))
+        if mode == "free":
+            return self.windowed(sequences, lambda pieces: self._free_running(pieces, task))
+        raise ValueError(f"unknown per-residue mode {mode!r}")
+
+    def windowed(self, sequences: Sequence[str], predict_pieces, labels: Sequence[str] | None = None) -> list[np.ndarray]:
+        """Cut proteins longer than the per-residue limit into windows, predict all pieces in one call
+        (`predict_pieces(pieces)`; with `labels`, pieces are (sequence, labels) pairs) and stitch."""
+        window = max_residue_length(self.context, self.kind)
         pieces, owners = [], []
         for k, seq in enumerate(sequences):
             wins = residue_windows(len(seq), window)
             owners.append(wins)
-            pieces += [seq[s:e] for s, e in wins]
-        if mode == "placeholder":
-            piece_probs = self._placeholder_pass(pieces, task)
-        elif mode == "free":
-            piece_probs = self._free_running(pieces, task)
-        else:
-            raise ValueError(f"unknown per-residue mode {mode!r}")
+            pieces += [seq[s:e] if labels is None else (seq[s:e], labels[k][s:e]) for s, e in wins]
+        piece_probs = predict_pieces(pieces)
         out, n = [], 0
         for seq, wins in zip(sequences, owners):
             probs = piece_probs[n : n + len(wins)]
@@ -177,62 +190,79 @@ class Predictor:
         return out
 
     # -- internals --------------------------------------------------------------------------------
-    def _right_pad(self, rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        lengths = torch.tensor([len(r) for r in rows])
-        tokens = torch.full((len(rows), int(lengths.max())), self.alphabet.pad_id, dtype=torch.long)
-        for i, r in enumerate(rows):
-            tokens[i, : len(r)] = r
-        return tokens.to(self.device), lengths.to(self.device)
+    def _forward_batches(self, rows: list[Example]):
+        """One causal pass per token-budget batch of right-padded rows: yields (row indices, logits, batch)."""
+        for batch_ids in token_budget_batches([len(r.inputs) for r in rows], self.batch_tokens):
+            batch = collate([rows[i] for i in batch_ids], self.alphabet.pad_id).to(self.device)
+            logits = self.model(batch.inputs, positions=batch.positions, segments=batch.segments,
+                                valid=None if batch.causal else batch.valid, causal=batch.causal)
+            yield batch_ids, logits, batch
+
+    def _encoder_pass(self, pieces: list[str], task: Task) -> list[np.ndarray]:
+        """Encoder: one bidirectional pass over `<CTRL> residues`; residue k's labels at column k + 1."""
+        ids = torch.tensor(self.alphabet.label_ids(task), device=self.device)
+        rows = [encoder_row(self.alphabet, task, p) for p in pieces]
+        out: list[np.ndarray | None] = [None] * len(rows)
+        for batch_ids, logits, _ in self._forward_batches(rows):
+            probs = torch.softmax(logits[..., ids].float(), -1).cpu().numpy()
+            for j, i in enumerate(batch_ids):
+                out[i] = probs[j, 1 : len(pieces[i]) + 1]
+        return out
+
+    def label_slots_pass(self, pieces: list[str], task: Task, answers: list[torch.Tensor]) -> list[np.ndarray]:
+        """Label probabilities from one pass over `residues <CTRL> answer`, read at the n label slots."""
+        ids = torch.tensor(self.alphabet.label_ids(task), device=self.device)
+        rows = [answer_row(self.alphabet, task, p, a) for p, a in zip(pieces, answers)]
+        out: list[np.ndarray | None] = [None] * len(rows)
+        for batch_ids, logits, _ in self._forward_batches(rows):
+            probs = torch.softmax(logits[..., ids].float(), -1).cpu().numpy()
+            for j, i in enumerate(batch_ids):
+                n = len(pieces[i])
+                out[i] = probs[j, n : 2 * n]  # <CTRL> and the n-1 slots after it predict labels 1..n
+        return out
 
     def _placeholder_pass(self, pieces: list[str], task: Task) -> list[np.ndarray]:
+        """The placeholder model's input: every label slot holds the control token, no label anywhere."""
         ctrl = self.alphabet.control_id(task)
-        ids = torch.tensor(self.alphabet.label_ids(task), device=self.device)
-        rows = [torch.cat([self.alphabet.encode_residues(p), torch.full((len(p),), ctrl)]) for p in pieces]
-        out: list[np.ndarray | None] = [None] * len(rows)
-        for batch in token_budget_batches([len(r) for r in rows], self.batch_tokens):
-            tokens, _ = self._right_pad([rows[i] for i in batch])
-            logits = self.model(tokens)[..., ids].float()
-            probs = torch.softmax(logits, -1).cpu().numpy()
-            for j, i in enumerate(batch):
-                n = len(pieces[i])
-                out[i] = probs[j, n : 2 * n]  # the logits at <CTRL> and each placeholder: labels 1..n
-        return out
+        return self.label_slots_pass(pieces, task, [torch.full((len(p) - 1,), ctrl) for p in pieces])
 
     def _free_running(self, pieces: list[str], task: Task) -> list[np.ndarray]:
-        ctrl = self.alphabet.control_id(task)
+        """Greedy decoding, one label per residue, restricted to the task's labels, with a KV cache.
+        Prompts are left-padded; label slot k sits at position k in every row, so one position per step."""
         ids = torch.tensor(self.alphabet.label_ids(task), device=self.device)
-        prompts = [torch.cat([self.alphabet.encode_residues(p), torch.tensor([ctrl])]) for p in pieces]
+        prompts = [answer_row(self.alphabet, task, p, torch.tensor([], dtype=torch.long)) for p in pieces]
         out: list[np.ndarray | None] = [None] * len(prompts)
-        for batch in token_budget_batches([2 * len(p) for p in prompts], self.batch_tokens):
-            rows = [prompts[i] for i in batch]
-            n_res = [len(pieces[i]) for i in batch]
-            width = max(len(r) for r in rows)
-            tokens = torch.full((len(rows), width), self.alphabet.pad_id, dtype=torch.long)
-            valid = torch.zeros((len(rows), width), dtype=torch.bool)
-            for j, r in enumerate(rows):  # left-pad so every prompt ends at the same column
-                tokens[j, width - len(r):] = r
-                valid[j, width - len(r):] = True
-            tokens, valid = tokens.to(self.device), valid.to(self.device)
-            positions = (valid.cumsum(1) - 1).clamp(min=0)
+        for batch_ids in token_budget_batches([2 * len(p) for p in pieces], self.batch_tokens):
+            batch = collate([prompts[i] for i in batch_ids], self.alphabet.pad_id, left=True).to(self.device)
+            n_res = [len(pieces[i]) for i in batch_ids]
             steps = max(n_res)
-            cache = KVCache(self.model.cfg, len(rows), width + steps, dtype=next(self.model.parameters()).dtype,
-                            device=self.device)
-            logits = self.model(tokens, positions=positions, valid=valid, cache=cache)[:, -1]
-            next_pos = positions[:, -1] + 1
+            B, width = batch.inputs.shape
+            cache = KVCache(self.model.cfg, B, width + steps, dtype=next(self.model.parameters()).dtype, device=self.device)
+            logits = self.model(batch.inputs, positions=batch.positions, segments=batch.segments,
+                                valid=batch.valid, cache=cache)[:, -1]
+            answer_segment = torch.ones((B, 1), dtype=torch.long, device=self.device)
             step_probs = []
-            for t in range(steps):
+            for k in range(1, steps + 1):
                 probs = torch.softmax(logits[:, ids].float(), -1)
                 step_probs.append(probs)
-                if t == steps - 1:
+                if k == steps:
                     break
                 choice = ids[probs.argmax(-1)]
-                logits = self.model(choice[:, None], positions=next_pos[:, None].clamp(max=self.context - 1),
-                                    cache=cache)[:, -1]
-                next_pos = next_pos + 1
+                position = torch.full((B, 1), k, dtype=torch.long, device=self.device)
+                logits = self.model(choice[:, None], positions=position, segments=answer_segment, cache=cache)[:, -1]
             stacked = torch.stack(step_probs, 1).cpu().numpy()
-            for j, i in enumerate(batch):
+            for j, i in enumerate(batch_ids):
                 out[i] = stacked[j, : n_res[j]]
         return out
+
+
+def check_sequence(rid: str, seq: str) -> None:
+    """Raise an error naming the protein and 1-based position of the first letter the model cannot read."""
+    if not seq:
+        raise ValueError(f"protein {rid!r}: empty sequence")
+    bad = next((i for i, c in enumerate(seq) if c not in AMINO_ACIDS), None)
+    if bad is not None:
+        raise ValueError(f"protein {rid!r}: invalid character {seq[bad]!r} at position {bad + 1}")
 
 
 def _as_items(sequences) -> list[tuple[str, str]]:

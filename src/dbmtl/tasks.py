@@ -32,12 +32,14 @@ class Task:
     """One prediction task.
 
     kind: "lm" (next residue), "residue" (one label per residue) or "protein" (one label per protein).
+    field: the record attribute holding the labels, which is also the output column name.
     """
 
     name: str
     control: str
     kind: str
     labels: tuple[str, ...] = ()
+    field: str = ""
 
     def label_token(self, label: str) -> str:
         return f"<{self.name}:{label}>"
@@ -49,10 +51,10 @@ class Task:
 
 TASKS: dict[str, Task] = {
     "lm": Task("lm", "<UNIREF50>", "lm"),
-    "ss3": Task("ss3", "<SSP3>", "residue", SS3_LABELS),
-    "ss8": Task("ss8", "<SSP8>", "residue", SS8_LABELS),
-    "loc": Task("loc", "<LOC>", "protein", LOCATIONS),
-    "ms": Task("ms", "<MS>", "protein", MEMBRANE_LABELS),
+    "ss3": Task("ss3", "<SSP3>", "residue", SS3_LABELS, "ss3"),
+    "ss8": Task("ss8", "<SSP8>", "residue", SS8_LABELS, "ss8"),
+    "loc": Task("loc", "<LOC>", "protein", LOCATIONS, "location"),
+    "ms": Task("ms", "<MS>", "protein", MEMBRANE_LABELS, "membrane"),
 }
 
 

@@ -1,6 +1,7 @@
 """The paper's failure mode, made visible: scores that *do* read true labels, beside the honest one.
 
-teacher-forced  the model reads the true previous labels (what the paper's withdrawn numbers did)
+teacher-forced  the model reads the true previous labels (what the paper's withdrawn numbers did);
+                only for models trained with teacher forcing: a placeholder model never reads labels
 copy-previous   no model at all: each residue gets the true label of the residue before it
 majority        no model at all: every residue gets the most common label of the set
 If the honest score is close to the teacher-forced one and far above copy-previous, nothing leaks;
@@ -13,38 +14,24 @@ from collections import Counter
 import numpy as np
 import torch
 
-from ..examples import max_residue_length
-from ..prediction import Predictor, residue_windows, stitch_windows, token_budget_batches
+from ..prediction import Predictor
 from ..tasks import Task
 
 
 @torch.inference_mode()
 def teacher_forced_residues(predictor: Predictor, sequences: list[str], labels: list[str], task: Task) -> list[str]:
-    """Predictions of a model fed `residues <CTRL> true-labels`: the leaky evaluation, for the audit only."""
+    """Predictions of a model fed `residues <CTRL> true-labels`: the leaky evaluation, for the audit only.
+
+    Meaningful for models trained with teacher forcing; a placeholder model never saw labels as inputs.
+    """
     al = predictor.alphabet
-    ids = torch.tensor(al.label_ids(task), device=predictor.device)
-    window = max_residue_length(predictor.context)
-    pieces, owners = [], []
-    for seq, lab in zip(sequences, labels):
-        wins = residue_windows(len(seq), window)
-        owners.append(wins)
-        pieces += [(seq[s:e], lab[s:e]) for s, e in wins]
-    rows = [torch.cat([al.encode_residues(s), torch.tensor([al.control_id(task)]), al.encode_labels(task, lab[:-1])])
-            for s, lab in pieces]
-    probs: list[np.ndarray | None] = [None] * len(rows)
-    for batch in token_budget_batches([len(r) for r in rows], predictor.batch_tokens):
-        tokens, _ = predictor._right_pad([rows[i] for i in batch])
-        logits = predictor.model(tokens)[..., ids].float().cpu().numpy()
-        for j, i in enumerate(batch):
-            n = len(pieces[i][0])
-            probs[i] = logits[j, n : 2 * n]
-    out, k = [], 0
-    for seq, wins in zip(sequences, owners):
-        p = probs[k : k + len(wins)]
-        k += len(wins)
-        merged = p[0] if len(wins) == 1 else stitch_windows(len(seq), wins, p)
-        out.append("".join(task.labels[i] for i in merged.argmax(1)))
-    return out
+
+    def pass_over(pieces):
+        seqs = [s for s, _ in pieces]
+        return predictor.label_slots_pass(seqs, task, [al.encode_labels(task, lab[:-1]) for _, lab in pieces])
+
+    merged = predictor.windowed(sequences, pass_over, labels=labels)
+    return ["".join(task.labels[i] for i in m.argmax(1)) for m in merged]
 
 
 def copy_previous_labels(labels: list[str], first: str = "C") -> list[str]:

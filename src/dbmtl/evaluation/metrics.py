@@ -41,7 +41,7 @@ def per_residue_accuracy(predicted: list[str], true: list[str], masks: list[np.n
         "n_skipped": len(predicted) - len(total),
         "mean": float(per_protein.mean()) if len(total) else float("nan"),
         "mean_ci": bootstrap_interval(per_protein),
-        "pooled": float(correct_a.sum() / max(total_a.sum(), 1)),
+        "pooled": float(correct_a.sum() / total_a.sum()) if len(total) else float("nan"),
         "pooled_ci": bootstrap_interval(per_protein, weights=total_a),
     }
 

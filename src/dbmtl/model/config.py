@@ -6,9 +6,12 @@ from dataclasses import asdict, dataclass, fields
 
 @dataclass
 class ModelConfig:
-    """Decoder-only transformer (GPT-2 style, pre-LayerNorm, learned positions, tied output).
+    """Decoder-only transformer (GPT-2 style, pre-LayerNorm, rotary positions, tied output).
 
     context: tokens the model attends over; the per-task layouts in `dbmtl.examples` fit inside it.
+    kind: "decoder" (the paper: labels generated after `residues <CTRL>`) or "encoder" (the paper's named
+      fix: `<CTRL> residues` read both ways, an output at every residue; LM rows stay causal).
+    rope_base: rotary frequency base; small values make short distances easy to tell apart.
     label_inputs: what the decoder reads in place of the previous labels while training:
       "teacher"     the true labels (the paper's teacher forcing; honest prediction then decodes freely)
       "placeholder" the task's control token once per residue (prediction is one pass over the same)
@@ -20,11 +23,15 @@ class ModelConfig:
     n_embd: int = 256
     context: int = 1024
     dropout: float = 0.0
+    kind: str = "decoder"
+    rope_base: float = 1000.0
     label_inputs: str = "placeholder"
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
+        if self.kind not in ("decoder", "encoder"):
+            raise ValueError(f"kind must be 'decoder' or 'encoder', not {self.kind!r}")
         if self.label_inputs not in ("teacher", "placeholder"):
             raise ValueError(f"label_inputs must be 'teacher' or 'placeholder', not {self.label_inputs!r}")
 
@@ -42,11 +49,11 @@ class ModelConfig:
     def n_params(self) -> int:
         d = self.n_embd
         per_layer = 12 * d * d + 13 * d
-        return self.n_layer * per_layer + (self.vocab_size + self.context) * d + 2 * d
+        return self.n_layer * per_layer + (self.vocab_size + 7) * d + 2 * d
 
 
 # paper: Elnaggar et al. (12 layers, hidden 1024, 16 heads, dropout 0.2, length 1024), ~152M parameters.
-# Others are sized for a 2-core CPU: tiny for tests, mini (about 2.3M) for the bundled model, small (5M).
+# Others are sized for a 2-core CPU: tiny for tests, mini (2.4M) for the bundled model, small (5M).
 PRESETS: dict[str, dict] = {
     "tiny": dict(n_layer=2, n_head=2, n_embd=64, context=1024, dropout=0.0),
     "mini": dict(n_layer=5, n_head=4, n_embd=192, context=1024, dropout=0.1),

@@ -1,8 +1,12 @@
 """One readable decoder-only transformer (after nanoGPT), with a KV cache for free-running decoding.
 
 Attention is torch's scaled_dot_product_attention, so the fused flash / memory-efficient kernels are used
-wherever the hardware has them. Batches may be left-padded for decoding: `valid` marks real tokens and
-`positions` gives each token's position in its own sequence.
+wherever the hardware has them. Positions enter as rotary embeddings (RoPE) on queries and keys, so an
+attention score depends on the distance between two positions; each token also gets a segment embedding
+(0 = sequence, 1 = control token and answer). With the aligned positions of dbmtl.examples, the label
+slot k and residue k are at distance 0, and "look at my residue and its neighbours" is one pattern shared
+by every position. Batches may be left-padded for decoding: `valid` marks real tokens; causality follows
+the column order.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..examples import N_SEGMENTS
 from .config import ModelConfig
 
 
@@ -27,6 +32,19 @@ class KVCache:
         self.length = 0
 
 
+def rotary(positions: torch.Tensor, head_dim: int, dtype: torch.dtype, base: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the rotary angles, (B, 1, T, head_dim/2)."""
+    inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, device=positions.device, dtype=torch.float32) / head_dim))
+    angles = positions[:, None, :, None].float() * inv_freq
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
 class SelfAttention(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int):
         super().__init__()
@@ -36,10 +54,11 @@ class SelfAttention(nn.Module):
         self.dropout = cfg.dropout
         self.resid_drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, mask, cache: KVCache | None):
+    def forward(self, x, mask, rope, cache: KVCache | None, causal: bool = True):
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
         if cache is not None:
             start = cache.length
             cache.k[self.layer, :, :, start : start + T] = k
@@ -50,7 +69,7 @@ class SelfAttention(nn.Module):
             q, k, v,
             attn_mask=mask,
             dropout_p=self.dropout if self.training else 0.0,
-            is_causal=mask is None,
+            is_causal=mask is None and causal,
         )
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_drop(self.proj(y))
@@ -69,8 +88,8 @@ class Block(nn.Module):
             nn.Dropout(cfg.dropout),
         )
 
-    def forward(self, x, mask, cache):
-        x = x + self.attn(self.ln1(x), mask, cache)
+    def forward(self, x, mask, rope, cache, causal):
+        x = x + self.attn(self.ln1(x), mask, rope, cache, causal)
         return x + self.mlp(self.ln2(x))
 
 
@@ -79,7 +98,7 @@ class Decoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
-        self.wpe = nn.Embedding(cfg.context, cfg.n_embd)
+        self.wse = nn.Embedding(N_SEGMENTS, cfg.n_embd)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.n_embd)
@@ -103,10 +122,13 @@ class Decoder(nn.Module):
         self,
         tokens: torch.Tensor,
         positions: torch.Tensor | None = None,
+        segments: torch.Tensor | None = None,
         valid: torch.Tensor | None = None,
         cache: KVCache | None = None,
+        causal: bool = True,
     ) -> torch.Tensor:
-        """Logits (B, T, vocab). Without `valid` and `cache`, a plain causal pass over right-padded rows."""
+        """Logits (B, T, vocab). Without `valid` and `cache`, a plain causal pass over right-padded rows.
+        causal=False attends both ways (encoder rows); then `valid` must mark padding, if any."""
         B, T = tokens.shape
         start = cache.length if cache is not None else 0
         if positions is None:
@@ -114,7 +136,12 @@ class Decoder(nn.Module):
         if positions.max() >= self.cfg.context:
             raise ValueError(f"sequence of {int(positions.max()) + 1} tokens exceeds the context {self.cfg.context}")
         mask = None
-        if cache is not None or valid is not None:
+        if not causal:
+            if cache is not None:
+                raise ValueError("bidirectional rows are not decoded with a cache")
+            if valid is not None:
+                mask = valid[:, None, None, :]
+        elif cache is not None or valid is not None:
             if valid is None:
                 valid = torch.ones(B, T, dtype=torch.bool, device=tokens.device)
             if cache is not None:
@@ -128,9 +155,12 @@ class Decoder(nn.Module):
             mask = (k_idx <= q_idx)[None] & key_valid[:, None, :]
             mask = mask | (k_idx == q_idx)[None]  # a padded query attends to itself: no empty rows
             mask = mask[:, None]  # (B, 1, T, S)
-        x = self.drop(self.wte(tokens) + self.wpe(positions))
+        x = self.wte(tokens)
+        x = x + (self.wse(segments) if segments is not None else self.wse.weight[0])
+        x = self.drop(x)
+        rope = rotary(positions, self.cfg.n_embd // self.cfg.n_head, x.dtype, self.cfg.rope_base)
         for block in self.blocks:
-            x = block(x, mask, cache)
+            x = block(x, mask, rope, cache, causal)
         if cache is not None:
             cache.length += T
         return self.head(self.ln_f(x))

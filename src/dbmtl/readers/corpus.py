@@ -28,7 +28,7 @@ def stream_corpus(
                 if key in seen:
                     continue
                 seen.add(key)
-            if guard is not None and key in guard.keys:
+            if guard is not None and guard.is_leak(key):
                 removed += 1
                 continue
             yield rec.sequence

@@ -22,8 +22,9 @@ class LeakageGuard:
     def add(self, sequences: Iterable[str]) -> None:
         self.keys.update(sequence_key(s) for s in sequences)
 
-    def is_leak(self, sequence: str) -> bool:
-        return sequence_key(sequence) in self.keys
+    def is_leak(self, sequence_or_key: str | bytes) -> bool:
+        key = sequence_or_key if isinstance(sequence_or_key, bytes) else sequence_key(sequence_or_key)
+        return key in self.keys
 
     def filter(self, records: Iterable[R], name: str) -> Iterator[R]:
         """Yield records whose .sequence is not an evaluation sequence; count and log the rest."""

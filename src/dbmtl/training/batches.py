@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from ..examples import Example, collate, lm_example, max_residue_length, protein_example, residue_example
+from ..examples import Example, lm_example, max_residue_length, protein_example, residue_example
 from ..tasks import TASKS
 from ..tokens import Alphabet
 
@@ -23,7 +23,7 @@ class LabeledPool:
     def __init__(self, examples: list[Example], rng: np.random.Generator):
         if not examples:
             raise ValueError("empty task pool")
-        lengths = np.array([len(e.tokens) for e in examples], dtype=float)
+        lengths = np.array([len(e.inputs) for e in examples], dtype=float)
         order = np.argsort(lengths + rng.uniform(0, 32, len(lengths)), kind="stable")
         self.examples = [examples[i] for i in order]
 
@@ -35,13 +35,13 @@ class LabeledPool:
         n = len(self.examples)
         lo = int(rng.integers(n))
         hi = lo + 1
-        longest = len(self.examples[lo].tokens)
+        longest = len(self.examples[lo].inputs)
         while True:
             options = ([lo - 1] if lo > 0 else []) + ([hi] if hi < n else [])
             if not options:
                 break
             i = options[int(rng.integers(len(options)))]
-            longer = max(longest, len(self.examples[i].tokens))
+            longer = max(longest, len(self.examples[i].inputs))
             if longer * (hi - lo + 1) > batch_tokens:
                 break
             longest = longer
@@ -53,34 +53,40 @@ class LabeledPool:
 
 
 class CorpusStream:
-    """LM examples from a restartable sequence stream; `position` counts sequences consumed."""
+    """LM examples from a restartable sequence stream. Its place is (epoch, offset): sequences consumed
+    in the current pass, so a resumed run skips only into the current pass, not over all earlier ones."""
 
-    def __init__(self, open_stream: Callable[[], Iterator[str]], alphabet: Alphabet, context: int, position: int = 0):
+    def __init__(self, open_stream: Callable[[], Iterator[str]], alphabet: Alphabet, context: int,
+                 epoch: int = 0, offset: int = 0):
         self.open_stream = open_stream
         self.alphabet = alphabet
         self.context = context
-        self.position = 0
-        self.epoch = 0
+        self.epoch = epoch
+        self.offset = 0
         self._it = self.open_stream()
         self._pending: str | None = None
-        for _ in range(position):
+        for _ in range(offset):
             self._next()
+
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "offset": self.offset}
 
     def _next(self) -> str:
         if self._pending is not None:
             seq, self._pending = self._pending, None
-            self.position += 1
+            self.offset += 1
             return seq
         try:
             seq = next(self._it)
         except StopIteration:
             self.epoch += 1
+            self.offset = 0
             self._it = self.open_stream()
             try:
                 seq = next(self._it)
             except StopIteration:
                 raise ValueError("the language-model corpus is empty") from None
-        self.position += 1
+        self.offset += 1
         return seq
 
     def sample(self, batch_tokens: int) -> list[Example]:
@@ -90,34 +96,29 @@ class CorpusStream:
         while True:
             seq = self._next()
             ex = lm_example(self.alphabet, task, seq, self.context)
-            longer = max(longest, len(ex.tokens))
+            longer = max(longest, len(ex.inputs))
             if batch and longer * (len(batch) + 1) > batch_tokens:
                 self._pending = seq  # keep it for the next batch
-                self.position -= 1
+                self.offset -= 1
                 return batch
             batch.append(ex)
             longest = longer
 
 
-def labeled_examples(task_name: str, data, alphabet: Alphabet, context: int) -> list[Example]:
+def labeled_examples(task_name: str, data, alphabet: Alphabet, context: int, kind: str = "decoder") -> list[Example]:
     """All training examples of one labeled task from TrainingData (records lacking that label skipped)."""
     task = TASKS[task_name]
     out: list[Example] = []
     if task.kind == "residue":
-        limit = max_residue_length(context)
+        limit = max_residue_length(context, kind)
         for r in data.residue:
-            labels = getattr(r, task_name)
+            labels = getattr(r, task.field)
             if labels is None or len(r.sequence) > limit:
                 continue
-            out.append(residue_example(alphabet, task, r.sequence, labels, r.resolved, context))
+            out.append(residue_example(alphabet, task, r.sequence, labels, r.resolved, context, kind))
     elif task.kind == "protein":
-        attr = {"loc": "location", "ms": "membrane"}[task_name]
         for r in data.protein:
-            label = getattr(r, attr)
+            label = getattr(r, task.field)
             if label is not None:
-                out.append(protein_example(alphabet, task, r.sequence, label, context))
+                out.append(protein_example(alphabet, task, r.sequence, label, context, kind))
     return out
-
-
-def to_batch(examples: list[Example], alphabet: Alphabet) -> tuple[torch.Tensor, torch.Tensor]:
-    return collate(examples, alphabet.pad_id)

@@ -17,7 +17,11 @@ class TrainConfig:
     """
 
     model: dict = field(default_factory=lambda: {"preset": "paper"})
-    tasks: dict = field(default_factory=lambda: {name: 1.0 for name in TASKS})  # sampling weights
+    tasks: dict = field(default_factory=lambda: {name: 1.0 for name in TASKS})  # task weights
+    # "joint": every optimizer step sums one micro-batch of each task, weighted (stable: a task with one
+    # label per protein cannot swing the shared weights on its own); "sample": each micro-batch is one
+    # task drawn with probability proportional to its weight (cheaper steps, noisier).
+    mixing: str = "joint"
     lr: float = 2e-4
     warmup_steps: int = 16_000
     decay_steps: int = 250_000
@@ -34,6 +38,7 @@ class TrainConfig:
     valid_examples: int = 128
     seed: int = 0
     precision: str = "fp32"  # or "bf16" (autocast)
+    device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda", "cuda:1", ...
     threads: int | None = None
     data_dir: str | None = None
     out_dir: str = "runs/paper"
@@ -41,9 +46,9 @@ class TrainConfig:
     def model_config(self, vocab_size: int) -> ModelConfig:
         spec = dict(self.model)
         preset = spec.pop("preset", None)
-        base = dict(PRESETS[preset]) if preset else {}
         if preset and preset not in PRESETS:
             raise ValueError(f"unknown model preset {preset!r}; choose from {sorted(PRESETS)}")
+        base = dict(PRESETS[preset]) if preset else {}
         base.update(spec)
         return ModelConfig(vocab_size=vocab_size, **base)
 
@@ -53,6 +58,8 @@ class TrainConfig:
             raise ValueError(f"unknown tasks {sorted(unknown)}; tasks are {sorted(TASKS)}")
         if not any(w > 0 for w in self.tasks.values()):
             raise ValueError("at least one task needs a positive weight")
+        if self.mixing not in ("joint", "sample"):
+            raise ValueError(f"mixing must be 'joint' or 'sample', not {self.mixing!r}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, not {self.precision!r}")
         self.betas = tuple(self.betas)

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ..datasets import TrainingData, corpus_sequences
-from ..examples import collate
+from ..examples import Batch, collate
 from ..model.checkpoint import load_checkpoint, save_checkpoint
 from ..model.decoder import Decoder
 from ..tasks import TASKS
@@ -42,20 +42,26 @@ def placeholder_table(alphabet: Alphabet) -> torch.Tensor:
     return table
 
 
-def model_inputs(tokens: torch.Tensor, alphabet: Alphabet, label_inputs: str) -> torch.Tensor:
-    """Decoder inputs for next-token training. In placeholder mode the per-residue labels are hidden:
-    each is replaced by the task's control token, so every label position also says which task it is."""
-    inputs = tokens[:, :-1]
+_PLACEHOLDERS: dict[tuple, torch.Tensor] = {}
+
+
+def model_inputs(inputs: torch.Tensor, alphabet: Alphabet, label_inputs: str) -> torch.Tensor:
+    """What the model reads. In placeholder mode per-residue label inputs are hidden: each is replaced
+    by the task's control token, so every label slot also says which task it is."""
     if label_inputs == "placeholder":
-        return placeholder_table(alphabet)[inputs]
+        key = (tuple(alphabet.tokens), str(inputs.device))
+        if key not in _PLACEHOLDERS:
+            _PLACEHOLDERS[key] = placeholder_table(alphabet).to(inputs.device)
+        return _PLACEHOLDERS[key][inputs]
     return inputs
 
 
-def task_loss(model: Decoder, tokens: torch.Tensor, weights: torch.Tensor, alphabet: Alphabet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Weighted next-token loss; returns (mean loss, summed loss, logits)."""
-    inputs = model_inputs(tokens, alphabet, model.cfg.label_inputs)
-    logits = model(inputs)
-    targets, w = tokens[:, 1:], weights[:, 1:]
+def task_loss(model: Decoder, batch: Batch, alphabet: Alphabet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Weighted cross-entropy over a right-padded batch; returns (mean loss, summed loss, logits)."""
+    inputs = model_inputs(batch.inputs, alphabet, model.cfg.label_inputs)
+    logits = model(inputs, positions=batch.positions, segments=batch.segments,
+                   valid=None if batch.causal else batch.valid, causal=batch.causal)
+    targets, w = batch.targets, batch.weights
     nll = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
     total = (nll * w.reshape(-1)).sum()
     return total / w.sum().clamp(min=1.0), total, logits
@@ -71,7 +77,11 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
-        self.model = Decoder(cfg.model_config(len(self.alphabet)))
+        if cfg.device == "auto":
+            self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        else:
+            self.device = torch.device(cfg.device)
+        self.model = Decoder(cfg.model_config(len(self.alphabet))).to(self.device)
         self.context = self.model.cfg.context
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         self.step = 0
@@ -83,7 +93,7 @@ class Trainer:
         for name in self.weights:
             if name == "lm":
                 continue
-            examples = labeled_examples(name, train, self.alphabet, self.context)
+            examples = labeled_examples(name, train, self.alphabet, self.context, self.model.cfg.kind)
             if not examples:
                 raise ValueError(f"task {name!r} has no training examples in the data")
             self.pools[name] = LabeledPool(examples, self.rng)
@@ -109,7 +119,7 @@ class Trainer:
                     examples += stream.sample(self.cfg.batch_tokens)
                 out[name] = examples[:n]
             else:
-                examples = labeled_examples(name, valid, self.alphabet, self.context)
+                examples = labeled_examples(name, valid, self.alphabet, self.context, self.model.cfg.kind)
                 chosen = sorted(pick.choice(len(examples), size=min(n, len(examples)), replace=False)) if examples else []
                 out[name] = [examples[i] for i in chosen]
         return {k: v for k, v in out.items() if v}
@@ -117,7 +127,7 @@ class Trainer:
     # -- one optimizer step -----------------------------------------------------------------------
     def _autocast(self):
         if self.cfg.precision == "bf16":
-            return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
     def _sample_task(self) -> str:
@@ -127,7 +137,7 @@ class Trainer:
 
     def _micro_batch(self, task: str):
         examples = self.lm.sample(self.cfg.batch_tokens) if task == "lm" else self.pools[task].sample(self.rng, self.cfg.batch_tokens)
-        return collate(examples, self.alphabet.pad_id)
+        return collate(examples, self.alphabet.pad_id).to(self.device)
 
     def train_step(self) -> dict[str, float]:
         self.model.train()
@@ -135,13 +145,18 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         losses: dict[str, list[float]] = {}
+        total_weight = sum(self.weights.values())
         for _ in range(self.cfg.grad_accum):
-            task = self._sample_task()
-            tokens, weights = self._micro_batch(task)
-            with self._autocast():
-                loss, _, _ = task_loss(self.model, tokens, weights, self.alphabet)
-            (loss / self.cfg.grad_accum).backward()
-            losses.setdefault(task, []).append(loss.item())
+            if self.cfg.mixing == "joint":
+                plan = [(task, w / total_weight) for task, w in self.weights.items()]
+            else:
+                plan = [(self._sample_task(), 1.0)]
+            for task, scale in plan:
+                batch = self._micro_batch(task)
+                with self._autocast():
+                    loss, _, _ = task_loss(self.model, batch, self.alphabet)
+                (loss * scale / self.cfg.grad_accum).backward()
+                losses.setdefault(task, []).append(loss.item())
         if self.cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
@@ -159,17 +174,17 @@ class Trainer:
             task = TASKS[name]
             total = count = correct = 0.0
             for i in range(0, len(examples), 16):
-                tokens, weights = collate(examples[i : i + 16], self.alphabet.pad_id)
+                batch = collate(examples[i : i + 16], self.alphabet.pad_id).to(self.device)
                 with self._autocast():
-                    _, loss_sum, logits = task_loss(self.model, tokens, weights, self.alphabet)
-                w = weights[:, 1:]
+                    _, loss_sum, logits = task_loss(self.model, batch, self.alphabet)
+                w, targets = batch.weights, batch.targets
                 total += float(loss_sum)
                 count += float(w.sum())
                 if task.labels:
-                    ids = torch.tensor(self.alphabet.label_ids(task))
+                    ids = torch.tensor(self.alphabet.label_ids(task), device=self.device)
                     pred = ids[logits.float()[..., ids].argmax(-1)]
-                    is_label = torch.isin(tokens[:, 1:], ids) & (w > 0)
-                    correct += float((pred == tokens[:, 1:])[is_label].sum())
+                    is_label = torch.isin(targets, ids) & (w > 0)
+                    correct += float((pred == targets)[is_label].sum())
                     result.setdefault(name, {})["n_labels"] = result.get(name, {}).get("n_labels", 0) + int(is_label.sum())
             entry = result.setdefault(name, {})
             entry["loss"] = total / max(count, 1.0)
@@ -183,7 +198,7 @@ class Trainer:
             "step": self.step,
             "best_valid": self.best_valid,
             "numpy_rng": self.rng.bit_generator.state,
-            "lm_position": self.lm.position if self.lm else 0,
+            "lm_stream": self.lm.state() if self.lm else None,
             "train_config": self.cfg.to_dict(),
         }
 
@@ -195,41 +210,58 @@ class Trainer:
         save_checkpoint(tmp, self.model, self.alphabet, extra={"train": self.cfg.to_dict(), "step": self.step})
         opt = self.optimizer.state_dict()
         tensors = {"torch_rng": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            tensors["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         for pid, st in opt["state"].items():
             for key, value in st.items():
                 tensors[f"{pid}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
         save_file(tensors, str(tmp / "optimizer.safetensors"))
         (tmp / "state.json").write_text(json.dumps({**self._state(), "param_groups": opt["param_groups"]}, indent=1))
-        if final.exists():
-            old = self.out / "checkpoint.old"
-            shutil.rmtree(old, ignore_errors=True)
-            final.rename(old)
-            tmp.rename(final)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(final)
+        _replace_dir(tmp, final)
         return final
 
+    def _save_best(self, valid: dict) -> None:
+        tmp = self.out / "best.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        save_checkpoint(tmp, self.model, self.alphabet, extra={"train": self.cfg.to_dict(), "step": self.step, "valid": valid})
+        _replace_dir(tmp, self.out / "best")
+
     def resume(self) -> None:
-        ckpt = self.out / "checkpoint"
-        if not (ckpt / "state.json").exists():
-            raise FileNotFoundError(f"nothing to resume: no checkpoint in {ckpt}")
+        # A crash between the two renames of _replace_dir leaves the complete previous checkpoint in .old.
+        ckpt = next((c for c in (self.out / "checkpoint", self.out / "checkpoint.old") if (c / "state.json").exists()), None)
+        if ckpt is None:
+            raise FileNotFoundError(f"nothing to resume: no checkpoint in {self.out / 'checkpoint'}")
+        state = json.loads((ckpt / "state.json").read_text())
+        saved_model = TrainConfig.from_dict(state["train_config"]).model_config(len(self.alphabet))
+        if saved_model != self.model.cfg:
+            raise ValueError(f"{ckpt} was trained with model {saved_model}, the config now asks for {self.model.cfg}")
         model, _, _ = load_checkpoint(ckpt)
         self.model.load_state_dict(model.state_dict())
-        state = json.loads((ckpt / "state.json").read_text())
         tensors = load_file(str(ckpt / "optimizer.safetensors"))
         torch.set_rng_state(tensors.pop("torch_rng"))
+        cuda_rng = tensors.pop("cuda_rng", None)
+        if cuda_rng is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(cuda_rng, self.device)
         opt_state: dict = {}
         for key, value in tensors.items():
             pid, name = key.split(".", 1)
-            opt_state.setdefault(int(pid), {})[name] = value
+            opt_state.setdefault(int(pid), {})[name] = value.to(self.device) if name != "step" else value
         self.optimizer.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
         self.step = state["step"]
         self.best_valid = state["best_valid"]
         self.rng.bit_generator.state = state["numpy_rng"]
         if self.lm is not None:
-            self.lm = CorpusStream(self.lm.open_stream, self.alphabet, self.context, position=state["lm_position"])
+            where = state.get("lm_stream") or {"epoch": 0, "offset": state.get("lm_position", 0)}
+            self.lm = CorpusStream(self.lm.open_stream, self.alphabet, self.context, **where)
+        self._truncate_log()
         log.info("resumed from %s at step %d", ckpt, self.step)
+
+    def _truncate_log(self) -> None:
+        """Drop log lines written after the checkpoint, which the resumed run will write again."""
+        path = self.out / "log.jsonl"
+        if path.exists():
+            kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= self.step]
+            path.write_text("".join(line + "\n" for line in kept))
 
     def _log(self, record: dict) -> None:
         with open(self.out / "log.jsonl", "a") as fh:
@@ -244,7 +276,7 @@ class Trainer:
         ema: dict[str, float] = {}
         last_valid: dict = {}
         bar = tqdm(total=end, initial=self.step, disable=not self.progress, dynamic_ncols=True, desc="train")
-        started, tokens_seen = time.time(), 0
+        started = time.time()
         while self.step < end:
             losses = self.train_step()
             for t, v in losses.items():
@@ -252,7 +284,7 @@ class Trainer:
             bar.update(1)
             bar.set_postfix({t: f"{v:.3f}" for t, v in sorted(ema.items())})
             if self.step % self.cfg.log_every == 0:
-                self._log({"step": self.step, "lr": self.cfg.lr_at(self.step), "loss": losses,
+                self._log({"step": self.step, "lr": self.cfg.lr_at(self.step - 1), "loss": losses,
                            "elapsed_s": round(time.time() - started, 1)})
             if self.step % self.cfg.eval_every == 0 or self.step == end:
                 last_valid = self.validate()
@@ -263,9 +295,18 @@ class Trainer:
                 bar.write(f"step {self.step} valid loss/acc {summary}")
                 if mean < self.best_valid:
                     self.best_valid = mean
-                    save_checkpoint(self.out / "best", self.model, self.alphabet,
-                                    extra={"train": self.cfg.to_dict(), "step": self.step, "valid": last_valid})
+                    self._save_best(last_valid)
             if self.step % self.cfg.checkpoint_every == 0 or self.step == end:
                 self.save()
         bar.close()
         return last_valid
+
+
+def _replace_dir(new: Path, final: Path) -> None:
+    """Put `new` in place of `final`: the old copy is kept as `.old` until the new one is in place."""
+    old = final.with_name(final.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    new.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
