@@ -118,3 +118,14 @@ def test_paper_config_runs_a_step_on_cpu(tmp_path, data):
     losses = trainer.train_step()
     assert all(np.isfinite(v) for v in losses.values())
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+
+
+def test_resume_survives_a_crash_between_checkpoint_renames(tmp_path, data):
+    """If the process dies after moving the old checkpoint aside and before the new one is in place,
+    --resume continues from the complete previous checkpoint instead of starting over."""
+    cfg = tiny_config(tmp_path, max_steps=4, checkpoint_every=2, tasks={"ss3": 1}, mixing="sample")
+    Trainer(cfg, data, out_dir=tmp_path / "run", progress=False).fit(max_steps=2)
+    (tmp_path / "run" / "checkpoint").rename(tmp_path / "run" / "checkpoint.old")
+    resumed = Trainer(cfg, data, out_dir=tmp_path / "run", progress=False)
+    resumed.resume()
+    assert resumed.step == 2

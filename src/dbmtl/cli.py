@@ -25,6 +25,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from pathlib import Path
+
     import torch
 
     from .formats import PredictionWriter
@@ -53,7 +55,7 @@ def cmd_predict(args) -> int:
         except FastaFormatError:
             if chunk:
                 flush()  # keep every protein read before the bad record
-            print(f"dbmtl predict: {writer.count} proteins written to {args.out} before the error", file=sys.stderr)
+            print(f"dbmtl predict: {writer.count} proteins written to {Path(args.out)} before the error", file=sys.stderr)
             raise
         if chunk:
             flush()
@@ -62,7 +64,7 @@ def cmd_predict(args) -> int:
         print(f"dbmtl predict: {report.summary()}", file=sys.stderr)
         for msg in report.examples:
             print(f"  {msg}", file=sys.stderr)
-    print(f"{done} proteins -> {args.out}/ (residues.tsv, proteins.tsv, predictions.jsonl)")
+    print(f"{done} proteins -> {Path(args.out)}/ (residues.tsv, proteins.tsv, predictions.jsonl)")
     return 0
 
 

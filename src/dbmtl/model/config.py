@@ -4,6 +4,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 
+def strict_from_dict(cls, d: dict, what: str):
+    """Build a config dataclass, refusing unknown keys (a typo must not be silently ignored)."""
+    unknown = set(d) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what} keys: {sorted(unknown)}")
+    return cls(**d)
+
+
 @dataclass
 class ModelConfig:
     """Decoder-only transformer (GPT-2 style, pre-LayerNorm, rotary positions, tied output).
@@ -40,11 +48,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
-        return cls(**d)
+        return strict_from_dict(cls, d, "model config")
 
     def n_params(self) -> int:
         d = self.n_embd

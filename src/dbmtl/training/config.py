@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..model.config import PRESETS, ModelConfig
+from ..model.config import PRESETS, ModelConfig, strict_from_dict
 from ..tasks import TASKS
 
 
@@ -77,11 +77,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
-        return cls(**d)
+        return strict_from_dict(cls, d, "training config")
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
