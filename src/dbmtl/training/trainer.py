@@ -167,7 +167,10 @@ class Trainer:
     # -- validation ---------------------------------------------------------------------------------
     @torch.inference_mode()
     def validate(self) -> dict[str, dict[str, float]]:
-        """Per task: mean loss over label tokens, and accuracy restricted to the task's label tokens."""
+        """Per task: mean loss over label tokens, and accuracy restricted to the task's label tokens.
+
+        For a teacher-forced decoder the per-residue numbers read the true previous labels (the paper's
+        leak): they are training diagnostics, not scores. `dbmtl evaluate` gives the honest ones."""
         self.model.eval()
         result = {}
         for name, examples in self.valid.items():
