@@ -112,3 +112,23 @@ def test_bundled_default_model_is_small_and_predicts_well(data_dir):
     q3 = per_residue_accuracy([p.ss3 for p in predictor.predict([r.sequence for r in records], tasks=("ss3",))], gold, masks)
     majority = per_residue_accuracy(majority_labels(gold, masks), gold, masks)
     assert q3["mean"] > majority["mean"] + 0.15, (q3["mean"], majority["mean"])
+
+
+def test_resume_after_an_interrupted_run_gives_the_same_files(tmp_path, tiny_model):
+    """A run cut off mid-write (torn last lines) and resumed ends with exactly the files of one run."""
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text("".join(f">p{i}\n{'MKTAYIAKQRQISFVKSHFSRQ'[: 8 + i]}\n" for i in range(10)))
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main(["predict", str(fasta), "-o", str(whole), "--model", str(tiny_model), "--quiet"]) == 0
+    assert main(["predict", str(fasta), "-o", str(cut), "--model", str(tiny_model), "--quiet"]) == 0
+    # simulate a crash while protein p6 was being written: its residue rows are half there, no JSON line
+    lines = (cut / "predictions.jsonl").read_text().splitlines(keepends=True)
+    (cut / "predictions.jsonl").write_text("".join(lines[:6]) + lines[6][:20])
+    residues = (cut / "residues.tsv").read_text().splitlines(keepends=True)
+    keep = [r for r in residues if r.split("\t")[0] not in {f"p{i}" for i in range(7, 10)}]
+    (cut / "residues.tsv").write_text("".join(keep[:-3]))
+    proteins = (cut / "proteins.tsv").read_text().splitlines(keepends=True)
+    (cut / "proteins.tsv").write_text("".join(proteins[:8]))
+    assert main(["predict", str(fasta), "-o", str(cut), "--model", str(tiny_model), "--quiet", "--resume"]) == 0
+    for name in ("residues.tsv", "proteins.tsv", "predictions.jsonl"):
+        assert (cut / name).read_text() == (whole / name).read_text(), name

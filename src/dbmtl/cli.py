@@ -29,7 +29,9 @@ def cmd_predict(args) -> int:
 
     import torch
 
-    from .formats import PredictionWriter
+    from tqdm import tqdm
+
+    from .formats import PredictionWriter, finished_ids
     from .prediction import OUTPUT_TASKS, Predictor
     from .readers.fasta import FastaFormatError, SkipReport, read_fasta
 
@@ -42,13 +44,18 @@ def cmd_predict(args) -> int:
     predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens)
     report = SkipReport()
     chunk: list = []
-    with PredictionWriter(args.out, tasks) as writer:
+    done_before = finished_ids(args.out) if args.resume else set()
+    bar = tqdm(unit=" proteins", disable=args.quiet, desc="predict", initial=len(done_before))
+    with PredictionWriter(args.out, tasks, append=bool(done_before)) as writer:
         def flush():
             writer.write(predictor.predict(chunk, tasks=tasks))
+            bar.update(len(chunk))
             chunk.clear()
 
         try:
             for record in read_fasta(args.fasta, skip_invalid=args.skip_invalid, report=report):
+                if record.id in done_before:
+                    continue
                 chunk.append(record)
                 if len(chunk) >= args.chunk_size:
                     flush()
@@ -59,7 +66,10 @@ def cmd_predict(args) -> int:
             raise
         if chunk:
             flush()
+        bar.close()
         done = writer.count
+        if done_before:
+            print(f"dbmtl predict: resumed; {len(done_before)} proteins were already done", file=sys.stderr)
     if report.total:
         print(f"dbmtl predict: {report.summary()}", file=sys.stderr)
         for msg in report.examples:
@@ -132,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--tasks", help="comma-separated subset of ss3,ss8,loc,ms (default: all)")
     pr.add_argument("--skip-invalid", action="store_true", help="skip bad records, report them at the end")
     pr.add_argument("--chunk-size", type=int, default=256, help="proteins predicted and written at a time")
+    pr.add_argument("--resume", action="store_true", help="keep the finished proteins in the output folder, do the rest")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
     model_options(pr)
     pr.set_defaults(func=cmd_predict)
 

@@ -14,13 +14,46 @@ def _prob_columns(task_name: str, prefix: str) -> list[str]:
     return [f"p_{prefix}_{label}" for label in TASKS[task_name].labels]
 
 
+def finished_ids(out_dir: str | Path) -> set[str]:
+    """Proteins completely written by an earlier run, made consistent across the three files.
+
+    Per protein the writer appends residue rows, then the protein row, then the JSON line, so a protein
+    is finished once its JSON line is complete. Rows of an unfinished protein (a crash mid-write) are
+    dropped from the TSV files, and a torn last JSON line is cut, so the resumed run appends cleanly.
+    """
+    out = Path(out_dir)
+    jsonl = out / JSONL_FILE
+    if not jsonl.exists():
+        return set()
+    done, kept = set(), []
+    for line in jsonl.read_text().splitlines(keepends=True):
+        if not line.endswith("\n"):
+            break  # torn write
+        done.add(json.loads(line)["id"])
+        kept.append(line)
+    jsonl.write_text("".join(kept))
+    for name in (RESIDUE_FILE, PROTEIN_FILE):
+        path = out / name
+        if not path.exists():
+            continue
+        tmp = path.with_suffix(".tmp")
+        with open(path) as src, open(tmp, "w") as dst:
+            dst.write(src.readline())  # header
+            for line in src:
+                if line.endswith("\n") and line.split("\t", 1)[0] in done:
+                    dst.write(line)
+        tmp.replace(path)
+    return done
+
+
 class PredictionWriter:
     """Appends each batch of predictions to the three output files and flushes, so an interrupted or
-    failed run keeps everything finished before it."""
+    failed run keeps everything finished before it. append=True continues files of an earlier run."""
 
-    def __init__(self, out_dir: str | Path, tasks: tuple[str, ...]):
+    def __init__(self, out_dir: str | Path, tasks: tuple[str, ...], append: bool = False):
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
+        self.append = append
         self.residue_tasks = [t for t in ("ss3", "ss8") if t in tasks]
         self.protein_tasks = [t for t in ("loc", "ms") if t in tasks]
         self.files = []
@@ -31,13 +64,21 @@ class PredictionWriter:
         fields = [TASKS[t].field for t in self.protein_tasks]
         self.proteins = self._open(PROTEIN_FILE, ["id", "length"] + fields
                                    + sum((_prob_columns(t, TASKS[t].field) for t in self.protein_tasks), []))
-        self.jsonl = open(self.out / JSONL_FILE, "w")
+        self.jsonl = open(self.out / JSONL_FILE, "a" if self.append else "w")
         self.files.append(self.jsonl)
         self.count = 0
 
     def _open(self, name: str, header: list[str]):
-        fh = open(self.out / name, "w")
-        fh.write("\t".join(header) + "\n")
+        line = "\t".join(header) + "\n"
+        path = self.out / name
+        if self.append and path.exists():
+            with open(path) as fh:
+                if fh.readline() != line:
+                    raise ValueError(f"{path} was written with other columns (other --tasks?); cannot resume into it")
+            fh = open(path, "a")
+        else:
+            fh = open(path, "w")
+            fh.write(line)
         self.files.append(fh)
         return fh
 
