@@ -18,7 +18,7 @@ STANDARD_AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 # U selenocysteine, O pyrrolysine, B Asx, Z Glx, X unknown.
 AMINO_ACIDS = STANDARD_AMINO_ACIDS + "XBZUO"
 
-PAD, EOS, MASK = "<pad>", "<eos>", "<mask>"
+PAD, EOS, MASK = "<pad>", "<eos>", "<mask>"  # <mask>: reserved for masked-LM pre-training of the encoder kind
 SPECIALS = (PAD, EOS, MASK)
 
 
