@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from ..examples import Example, lm_example, max_residue_length, protein_example, residue_example
+from ..examples import Example, lm_example, protein_example, residue_example
 from ..tasks import TASKS
 from ..tokens import Alphabet
 
@@ -110,12 +110,11 @@ def labeled_examples(task_name: str, data, alphabet: Alphabet, context: int, kin
     task = TASKS[task_name]
     out: list[Example] = []
     if task.kind == "residue":
-        limit = max_residue_length(context, kind)
         for r in data.residue:
             labels = getattr(r, task.field)
-            if labels is None or len(r.sequence) > limit:
-                continue
-            out.append(residue_example(alphabet, task, r.sequence, labels, r.resolved, context, kind))
+            ex = None if labels is None else residue_example(alphabet, task, r.sequence, labels, r.resolved, context, kind)
+            if ex is not None:  # None: no labels, or too long to train on (the rule lives in residue_example)
+                out.append(ex)
     elif task.kind == "protein":
         for r in data.protein:
             label = getattr(r, task.field)
