@@ -1,13 +1,16 @@
-"""The `dbmtl` command: train, predict, evaluate."""
+"""The `dbmtl` command: train, prepare-corpus, predict, evaluate, export."""
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 
 def cmd_train(args) -> int:
+    """Runs alone or, unchanged, as each process of `torchrun --nproc_per_node N -m dbmtl.cli train ...`."""
     from .datasets import load_training_data, resolve_data_dir
+    from .distributed import destroy_process_group
     from .training import TrainConfig, Trainer
 
     cfg = TrainConfig.load(args.config)
@@ -15,12 +18,42 @@ def cmd_train(args) -> int:
         cfg.out_dir = args.out
     if args.max_steps is not None:
         cfg.max_steps = args.max_steps
+    if args.corpus:
+        cfg.corpus = args.corpus
     data = load_training_data(resolve_data_dir(args.data_dir or cfg.data_dir))
-    trainer = Trainer(cfg, data, progress=not args.quiet)
-    if args.resume:
-        trainer.resume()
-    trainer.fit()
-    print(f"checkpoint: {trainer.out / 'checkpoint'}  best: {trainer.out / 'best'}")
+    try:
+        trainer = Trainer(cfg, data, progress=not args.quiet)
+        if args.resume:
+            trainer.resume()
+        trainer.fit()
+        if trainer.group.is_main:
+            print(f"checkpoint: {trainer.out / 'checkpoint'}  best: {trainer.out / 'best'}")
+    finally:
+        destroy_process_group()
+    return 0
+
+
+def cmd_prepare_corpus(args) -> int:
+    from .corpus_shards import prepare_corpus
+    from .datasets import evaluation_guard, resolve_data_dir
+    from .readers.leakage import LeakageGuard
+
+    guard = LeakageGuard() if args.no_leakage_filter else evaluation_guard(resolve_data_dir(args.data_dir))
+    if not args.no_leakage_filter and not guard.keys:
+        raise ValueError("no evaluation sets found in the data folder to filter against; "
+                         "point --data-dir at it or pass --no-leakage-filter")
+    last = [0]
+
+    def progress(blocks: int) -> None:
+        if not args.quiet and blocks - last[0] >= 10:
+            last[0] = blocks
+            print(f"prepare-corpus: {blocks * args.shard_size:,} records read", file=sys.stderr)
+
+    m = prepare_corpus(args.inputs, args.out, guard, shard_size=args.shard_size, workers=args.workers,
+                       progress=progress)
+    print(f"{args.out}: {len(m['shards'])} shards, train {m['train']['sequences']:,} sequences "
+          f"({m['train']['residues']:,} residues), valid {m['valid']['sequences']:,}; removed "
+          f"{m['leaks_removed']:,} identical to evaluation proteins; skipped {m['skipped']:,} invalid records")
     return 0
 
 
@@ -41,7 +74,8 @@ def cmd_predict(args) -> int:
     unknown = set(tasks) - set(OUTPUT_TASKS)
     if unknown:
         raise ValueError(f"unknown tasks {sorted(unknown)}; choose from {','.join(OUTPUT_TASKS)}")
-    predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens)
+    predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens,
+                                          dtype=args.dtype, int8=args.int8)
     report = SkipReport()
     chunk: list = []
     done_before = finished_ids(args.out) if args.resume else set()
@@ -89,7 +123,8 @@ def cmd_evaluate(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens)
+    predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens,
+                                          dtype=args.dtype, int8=args.int8)
     sets = args.sets.split(",") if args.sets else None
     results = evaluate(predictor, resolve_data_dir(args.data_dir), limit=args.limit, audit=not args.no_audit,
                        sets=sets, log=lambda m: print(m, file=sys.stderr))
@@ -127,14 +162,28 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run directory (overrides the config's out_dir)")
     t.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     t.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
+    t.add_argument("--corpus", help="LM corpus prepared by `dbmtl prepare-corpus` (default: the data folder's FASTA)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
+
+    pc = sub.add_parser("prepare-corpus", help="turn FASTA files of any size into memory-mapped LM training shards")
+    pc.add_argument("inputs", nargs="+", help="FASTA files (.gz allowed), read in order")
+    pc.add_argument("out", help="output folder (rerun with the same arguments to finish an interrupted run)")
+    pc.add_argument("--shard-size", type=int, default=100_000, help="records per shard")
+    pc.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1), help="parsing processes")
+    pc.add_argument("--data-dir", help="data folder with the evaluation sets to filter out (default: $DBMTL_DATA or ../shared/data)")
+    pc.add_argument("--no-leakage-filter", action="store_true", help="keep sequences identical to evaluation proteins")
+    pc.add_argument("--quiet", action="store_true", help="no progress messages")
+    pc.set_defaults(func=cmd_prepare_corpus)
 
     def model_options(sp):
         sp.add_argument("--model", default="default", help="checkpoint directory (default: the bundled model)")
         sp.add_argument("--device", default="cpu", help="cpu or cuda")
         sp.add_argument("--batch-tokens", type=int, default=16384, help="tokens per forward batch")
         sp.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+        sp.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16", "auto"],
+                        help="weights and activations (auto: bf16 on a GPU that has it, else fp32)")
+        sp.add_argument("--int8", action="store_true", help="dynamic int8 linear layers (CPU, with --dtype fp32)")
 
     pr = sub.add_parser("predict", help="predict SS3, SS8, location and membrane for a FASTA file")
     pr.add_argument("fasta", help="input FASTA (.gz allowed)")

@@ -21,10 +21,12 @@ TIED = "head.weight"  # the same tensor as wte.weight; stored once
 
 
 def save_checkpoint(path: str | Path, model: Decoder, alphabet: Alphabet, extra: dict | None = None,
-                    dtype: torch.dtype | None = None) -> Path:
+                    dtype: torch.dtype | None = None, weights: dict[str, torch.Tensor] | None = None) -> Path:
+    """`weights`: the model's full state dict when it is not `model.state_dict()` (gathered from FSDP shards)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to(dtype or v.dtype).contiguous().cpu() for k, v in model.state_dict().items() if k != TIED}
+    weights = model.state_dict() if weights is None else weights
+    state = {k: v.detach().to(dtype or v.dtype).contiguous().cpu() for k, v in weights.items() if k != TIED}
     tmp = path / "model.safetensors.tmp"
     save_file(state, str(tmp))
     tmp.replace(path / "model.safetensors")

@@ -3,15 +3,18 @@
 Each micro-batch holds examples of one task (chosen by the configured weights), so the loss of every
 task is visible at every step. Labeled tasks sample proteins at random from length-sorted pools, taking
 neighbours of similar length so little compute goes to padding. The language-model task streams the
-corpus in order and remembers how far it got, so a resumed run continues with the next sequences.
+corpus (its slot's share of it) and remembers how far it got, so a resumed run continues with the next
+sequences.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from itertools import islice
+from typing import Iterator
 
 import numpy as np
 import torch
 
+from ..datasets import corpus_sequences
 from ..examples import Example, lm_example, protein_example, residue_example
 from ..tasks import TASKS
 from ..tokens import Alphabet
@@ -52,21 +55,36 @@ class LabeledPool:
         return self.examples[lo:hi]
 
 
-class CorpusStream:
-    """LM examples from a restartable sequence stream. Its place is (epoch, offset): sequences consumed
-    in the current pass, so a resumed run skips only into the current pass, not over all earlier ones."""
+class FastaCorpus:
+    """The LM corpus read straight from FASTA files (fine up to a few million sequences; beyond that,
+    `dbmtl prepare-corpus` shards). Same `stream` interface as CorpusShards; the order is the files'
+    order in every epoch, and a resumed stream re-reads the files up to its offset."""
 
-    def __init__(self, open_stream: Callable[[], Iterator[str]], alphabet: Alphabet, context: int,
-                 epoch: int = 0, offset: int = 0):
-        self.open_stream = open_stream
+    def __init__(self, data, part: str = "train"):
+        self.data, self.part = data, part
+
+    def stream(self, index: int, count: int, epoch: int, offset: int = 0, seed: int = 0, workers: int = 0) -> Iterator[str]:
+        mine = islice(corpus_sequences(self.data, valid=self.part == "valid"), index, None, count)
+        return islice(mine, offset, None)
+
+
+class CorpusStream:
+    """LM examples from one stream of a corpus (stream `index` of `count`: each gradient-accumulation slot
+    reads its own). Its place is (epoch, offset): sequences consumed in the current pass."""
+
+    def __init__(self, corpus, alphabet: Alphabet, context: int, index: int = 0, count: int = 1, seed: int = 0,
+                 workers: int = 0, epoch: int = 0, offset: int = 0):
+        self.corpus = corpus
         self.alphabet = alphabet
         self.context = context
+        self.index, self.count, self.seed, self.workers = index, count, seed, workers
         self.epoch = epoch
-        self.offset = 0
-        self._it = self.open_stream()
+        self.offset = offset
+        self._it = self._open()
         self._pending: str | None = None
-        for _ in range(offset):
-            self._next()
+
+    def _open(self) -> Iterator[str]:
+        return self.corpus.stream(self.index, self.count, self.epoch, self.offset, self.seed, self.workers)
 
     def state(self) -> dict:
         return {"epoch": self.epoch, "offset": self.offset}
@@ -81,7 +99,7 @@ class CorpusStream:
         except StopIteration:
             self.epoch += 1
             self.offset = 0
-            self._it = self.open_stream()
+            self._it = self._open()
             try:
                 seq = next(self._it)
             except StopIteration:

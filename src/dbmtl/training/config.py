@@ -12,8 +12,12 @@ from ..tasks import TASKS
 @dataclass
 class TrainConfig:
     """Defaults are the paper's: Adam, lr 2e-4, 16k warm-up steps, linear decay over 250k steps
-    (to `min_lr_ratio` x lr, then constant), 500k steps. The global batch is
-    batch_tokens x grad_accum tokens per optimizer step.
+    (to `min_lr_ratio` x lr, then constant), 500k steps.
+
+    The global batch is `grad_accum` micro-batches of up to `batch_tokens` tokens (per task with joint
+    mixing), whatever the number of processes: under torchrun with N processes each one computes
+    grad_accum / N of them. Micro-batch slot j always draws the same data (its own random stream and its
+    own share of the LM corpus), so 1 process and N processes train on the same examples.
     """
 
     model: dict = field(default_factory=lambda: {"preset": "paper"})
@@ -40,7 +44,10 @@ class TrainConfig:
     precision: str = "fp32"  # or "bf16" (autocast)
     device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda", "cuda:1", ...
     threads: int | None = None
+    parallel: str = "ddp"  # under torchrun: "ddp" (replicated weights) or "fsdp" (sharded weights/optimizer)
     data_dir: str | None = None
+    corpus: str | None = None  # a `dbmtl prepare-corpus` folder for the LM task (default: data_dir's FASTA)
+    data_workers: int = 0  # DataLoader processes per LM stream reading corpus shards (0: in the main process)
     out_dir: str = "runs/paper"
 
     def model_config(self, vocab_size: int) -> ModelConfig:
@@ -62,6 +69,10 @@ class TrainConfig:
             raise ValueError(f"mixing must be 'joint' or 'sample', not {self.mixing!r}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, not {self.precision!r}")
+        if self.parallel not in ("ddp", "fsdp"):
+            raise ValueError(f"parallel must be 'ddp' or 'fsdp', not {self.parallel!r}")
+        if self.grad_accum < 1:
+            raise ValueError("grad_accum must be at least 1")
         self.betas = tuple(self.betas)
 
     def lr_at(self, step: int) -> float:

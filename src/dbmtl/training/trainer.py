@@ -1,7 +1,8 @@
 """The training loop: weighted task mixing, gradient accumulation, validation, checkpoints, resume.
 
 A run directory holds:
-  checkpoint/   the latest state (weights, optimizer, RNG and data positions): `--resume` continues here
+  checkpoint/   the latest state (weights, optimizer by parameter name, RNG per rank, data position per
+                micro-batch slot): `--resume` continues here, with 1 process or N
   best/         the weights with the lowest mean validation loss (model selection on validation data only)
   log.jsonl     one line per logged step and per validation
 """
@@ -13,6 +14,7 @@ import math
 import shutil
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +23,15 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from ..datasets import TrainingData, corpus_sequences
+from ..corpus_shards import CorpusShards
+from ..datasets import TrainingData
+from ..distributed import full_model_state, full_optimizer_state, gradient_sync, init_process_group, load_full_state, wrap_model
 from ..examples import Batch, collate
 from ..model.checkpoint import load_checkpoint, save_checkpoint
 from ..model.decoder import Decoder
 from ..tasks import TASKS
 from ..tokens import Alphabet
-from .batches import CorpusStream, LabeledPool, labeled_examples
+from .batches import CorpusStream, FastaCorpus, LabeledPool, labeled_examples
 from .config import TrainConfig
 
 log = logging.getLogger("dbmtl")
@@ -56,9 +60,11 @@ def model_inputs(inputs: torch.Tensor, alphabet: Alphabet, label_inputs: str) ->
     return inputs
 
 
-def task_loss(model: Decoder, batch: Batch, alphabet: Alphabet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Weighted cross-entropy over a right-padded batch; returns (mean loss, summed loss, logits)."""
-    inputs = model_inputs(batch.inputs, alphabet, model.cfg.label_inputs)
+def task_loss(model: torch.nn.Module, batch: Batch, alphabet: Alphabet, label_inputs: str
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Weighted cross-entropy over a right-padded batch; returns (mean loss, summed loss, logits).
+    `model` may be the bare transformer or its DDP/FSDP wrapper."""
+    inputs = model_inputs(batch.inputs, alphabet, label_inputs)
     logits = model(inputs, positions=batch.positions, segments=batch.segments,
                    valid=None if batch.causal else batch.valid, causal=batch.causal)
     targets, w = batch.targets, batch.weights
@@ -67,43 +73,71 @@ def task_loss(model: Decoder, batch: Batch, alphabet: Alphabet) -> tuple[torch.T
     return total / w.sum().clamp(min=1.0), total, logits
 
 
+@dataclass
+class Slot:
+    """One of the global batch's `grad_accum` micro-batch slots: its own random stream (which proteins,
+    which task) and its own share of the LM corpus. A process computes the slots it owns."""
+
+    index: int
+    rng: np.random.Generator
+    lm: CorpusStream | None
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, data: TrainingData, out_dir: str | Path | None = None, progress: bool = True):
         self.cfg = cfg
         self.out = Path(out_dir or cfg.out_dir)
         self.alphabet = Alphabet()
-        self.progress = progress
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        torch.manual_seed(cfg.seed)
-        self.rng = np.random.default_rng(cfg.seed)
-        if cfg.device == "auto":
-            self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        else:
-            self.device = torch.device(cfg.device)
+        self.group, self.device = init_process_group(cfg.device)
+        self.progress = progress and self.group.is_main
+        if cfg.grad_accum % self.group.world_size:
+            raise ValueError(f"grad_accum {cfg.grad_accum} (micro-batches per step, all processes together) "
+                             f"must be divisible by the number of processes, {self.group.world_size}")
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = Decoder(cfg.model_config(len(self.alphabet))).to(self.device)
         self.context = self.model.cfg.context
+        self.label_inputs = self.model.cfg.label_inputs
+        self.wrapped = wrap_model(self.model, self.group, self.device, cfg.parallel)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        torch.manual_seed(cfg.seed + 1 + self.group.rank)  # dropout differs across ranks
         self.step = 0
         self.best_valid = math.inf
         self.weights = {t: w for t, w in cfg.tasks.items() if w > 0}
 
         train, valid = data.split("train"), data.split("valid")
         self.pools: dict[str, LabeledPool] = {}
+        build_rng = np.random.default_rng(cfg.seed)
         for name in self.weights:
             if name == "lm":
                 continue
             examples = labeled_examples(name, train, self.alphabet, self.context, self.model.cfg.kind)
             if not examples:
                 raise ValueError(f"task {name!r} has no training examples in the data")
-            self.pools[name] = LabeledPool(examples, self.rng)
-        self.lm = None
+            self.pools[name] = LabeledPool(examples, build_rng)
+        self.corpus = None
         if "lm" in self.weights:
-            if not data.corpus_paths:
+            if cfg.corpus:
+                self.corpus = CorpusShards(cfg.corpus, "train")
+            elif data.corpus_paths:
+                self.corpus = FastaCorpus(data, "train")
+            else:
                 raise ValueError("task 'lm' has a weight but no corpus files were found")
-            self.lm = CorpusStream(lambda: corpus_sequences(data), self.alphabet, self.context)
+        per_rank = cfg.grad_accum // self.group.world_size
+        self.slots = [self._slot(j) for j in range(self.group.rank * per_rank, (self.group.rank + 1) * per_rank)]
         self.valid = self._validation_examples(valid, data)
         log.info("training examples: %s", {k: len(v) for k, v in self.pools.items()})
+
+    def _slot(self, index: int, rng_state: dict | None = None, lm_state: dict | None = None) -> Slot:
+        rng = np.random.default_rng([self.cfg.seed, index])
+        if rng_state is not None:
+            rng.bit_generator.state = rng_state
+        lm = None
+        if self.corpus is not None:
+            lm = CorpusStream(self.corpus, self.alphabet, self.context, index=index, count=self.cfg.grad_accum,
+                              seed=self.cfg.seed, workers=self.cfg.data_workers, **(lm_state or {}))
+        return Slot(index, rng, lm)
 
     def _validation_examples(self, valid: TrainingData, data: TrainingData) -> dict[str, list]:
         """A fixed random sample (its own seed) of each task's validation examples: files are often
@@ -113,7 +147,8 @@ class Trainer:
         out = {}
         for name in self.weights:
             if name == "lm":
-                stream = CorpusStream(lambda: corpus_sequences(data, valid=True), self.alphabet, self.context)
+                corpus = CorpusShards(self.cfg.corpus, "valid") if self.cfg.corpus else FastaCorpus(data, "valid")
+                stream = CorpusStream(corpus, self.alphabet, self.context, seed=self.cfg.seed)
                 examples = []
                 while len(examples) < n and stream.epoch == 0:
                     examples += stream.sample(self.cfg.batch_tokens)
@@ -130,13 +165,17 @@ class Trainer:
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
-    def _sample_task(self) -> str:
+    def _plan(self, slot: Slot) -> list[tuple[str, float]]:
+        """(task, loss scale) of each micro-batch this slot contributes to one optimizer step."""
+        total = sum(self.weights.values())
+        if self.cfg.mixing == "joint":
+            return [(task, w / total) for task, w in self.weights.items()]
         names = list(self.weights)
         p = np.array([self.weights[n] for n in names], dtype=float)
-        return names[int(self.rng.choice(len(names), p=p / p.sum()))]
+        return [(names[int(slot.rng.choice(len(names), p=p / p.sum()))], 1.0)]
 
-    def _micro_batch(self, task: str):
-        examples = self.lm.sample(self.cfg.batch_tokens) if task == "lm" else self.pools[task].sample(self.rng, self.cfg.batch_tokens)
+    def _micro_batch(self, slot: Slot, task: str):
+        examples = slot.lm.sample(self.cfg.batch_tokens) if task == "lm" else self.pools[task].sample(slot.rng, self.cfg.batch_tokens)
         return collate(examples, self.alphabet.pad_id).to(self.device)
 
     def train_step(self) -> dict[str, float]:
@@ -145,18 +184,15 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         losses: dict[str, list[float]] = {}
-        total_weight = sum(self.weights.values())
-        for _ in range(self.cfg.grad_accum):
-            if self.cfg.mixing == "joint":
-                plan = [(task, w / total_weight) for task, w in self.weights.items()]
-            else:
-                plan = [(self._sample_task(), 1.0)]
-            for task, scale in plan:
-                batch = self._micro_batch(task)
+        passes = [(slot, task, scale) for slot in self.slots for task, scale in self._plan(slot)]
+        for i, (slot, task, scale) in enumerate(passes):
+            batch = self._micro_batch(slot, task)
+            # gradients are all-reduced once per step, in the last backward pass
+            with gradient_sync(self.wrapped, i == len(passes) - 1):
                 with self._autocast():
-                    loss, _, _ = task_loss(self.model, batch, self.alphabet)
-                (loss * scale / self.cfg.grad_accum).backward()
-                losses.setdefault(task, []).append(loss.item())
+                    loss, _, _ = task_loss(self.wrapped, batch, self.alphabet, self.label_inputs)
+                (loss * scale / len(self.slots)).backward()
+            losses.setdefault(task, []).append(loss.item())
         if self.cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
@@ -168,6 +204,7 @@ class Trainer:
     @torch.inference_mode()
     def validate(self) -> dict[str, dict[str, float]]:
         """Per task: mean loss over label tokens, and accuracy restricted to the task's label tokens.
+        Every rank computes the same numbers (FSDP needs all ranks in the forward pass anyway).
 
         For a teacher-forced decoder the per-residue numbers read the true previous labels (the paper's
         leak): they are training diagnostics, not scores. `dbmtl evaluate` gives the honest ones."""
@@ -179,7 +216,7 @@ class Trainer:
             for i in range(0, len(examples), 16):
                 batch = collate(examples[i : i + 16], self.alphabet.pad_id).to(self.device)
                 with self._autocast():
-                    _, loss_sum, logits = task_loss(self.model, batch, self.alphabet)
+                    _, loss_sum, logits = task_loss(self.model, batch, self.alphabet, self.label_inputs)
                 w, targets = batch.weights, batch.targets
                 total += float(loss_sum)
                 count += float(w.sum())
@@ -196,67 +233,82 @@ class Trainer:
         return result
 
     # -- persistence ----------------------------------------------------------------------------------
-    def _state(self) -> dict:
-        return {
-            "step": self.step,
-            "best_valid": self.best_valid,
-            "numpy_rng": self.rng.bit_generator.state,
-            "lm_stream": self.lm.state() if self.lm else None,
-            "train_config": self.cfg.to_dict(),
-        }
+    def _slot_states(self) -> list[dict]:
+        """Every slot's data position, gathered from the ranks that own them, in slot order."""
+        mine = [{"index": s.index, "rng": s.rng.bit_generator.state, "lm": s.lm.state() if s.lm else None}
+                for s in self.slots]
+        return sorted((s for rank in self.group.gather(mine) for s in rank), key=lambda s: s["index"])
 
     def save(self) -> Path:
-        """Write the resumable checkpoint atomically (a temp dir renamed over the old one)."""
+        """Write the resumable checkpoint atomically (a temp dir renamed over the old one). A collective:
+        every rank calls it, rank 0 writes."""
         final = self.out / "checkpoint"
-        tmp = self.out / "checkpoint.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        save_checkpoint(tmp, self.model, self.alphabet, extra={"train": self.cfg.to_dict(), "step": self.step})
-        opt = self.optimizer.state_dict()
-        tensors = {"torch_rng": torch.get_rng_state()}
+        weights = full_model_state(self.model)
+        optim = full_optimizer_state(self.model, self.optimizer)
+        slots = self._slot_states()
+        rng = {f"torch.{r}": t for r, t in enumerate(self.group.gather(torch.get_rng_state()))}
         if self.device.type == "cuda":
-            tensors["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        for pid, st in opt["state"].items():
-            for key, value in st.items():
-                tensors[f"{pid}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
-        save_file(tensors, str(tmp / "optimizer.safetensors"))
-        (tmp / "state.json").write_text(json.dumps({**self._state(), "param_groups": opt["param_groups"]}, indent=1))
-        _replace_dir(tmp, final)
+            rng.update({f"cuda.{r}": t for r, t in enumerate(self.group.gather(torch.cuda.get_rng_state(self.device).cpu()))})
+        if self.group.is_main:
+            tmp = self.out / "checkpoint.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            save_checkpoint(tmp, self.model, self.alphabet, extra={"train": self.cfg.to_dict(), "step": self.step},
+                            weights=weights)
+            tensors = {f"{name}::{key}": v if torch.is_tensor(v) else torch.tensor(v)
+                       for name, st in optim["state"].items() for key, v in st.items()}
+            save_file(tensors, str(tmp / "optimizer.safetensors"))
+            save_file(rng, str(tmp / "rng.safetensors"))
+            state = {"step": self.step, "best_valid": self.best_valid, "world_size": self.group.world_size,
+                     "slots": slots, "train_config": self.cfg.to_dict(), "param_groups": optim["param_groups"]}
+            (tmp / "state.json").write_text(json.dumps(state, indent=1))
+            _replace_dir(tmp, final)
+        self.group.barrier()
         return final
 
     def _save_best(self, valid: dict) -> None:
-        tmp = self.out / "best.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        save_checkpoint(tmp, self.model, self.alphabet, extra={"train": self.cfg.to_dict(), "step": self.step, "valid": valid})
-        _replace_dir(tmp, self.out / "best")
+        weights = full_model_state(self.model)
+        if self.group.is_main:
+            tmp = self.out / "best.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            save_checkpoint(tmp, self.model, self.alphabet, weights=weights,
+                            extra={"train": self.cfg.to_dict(), "step": self.step, "valid": valid})
+            _replace_dir(tmp, self.out / "best")
 
     def resume(self) -> None:
+        """Every rank loads the same checkpoint; each takes its own slots' data positions."""
         # A crash between the two renames of _replace_dir leaves the complete previous checkpoint in .old.
         ckpt = next((c for c in (self.out / "checkpoint", self.out / "checkpoint.old") if (c / "state.json").exists()), None)
         if ckpt is None:
             raise FileNotFoundError(f"nothing to resume: no checkpoint in {self.out / 'checkpoint'}")
         state = json.loads((ckpt / "state.json").read_text())
-        saved_model = TrainConfig.from_dict(state["train_config"]).model_config(len(self.alphabet))
-        if saved_model != self.model.cfg:
-            raise ValueError(f"{ckpt} was trained with model {saved_model}, the config now asks for {self.model.cfg}")
+        saved = TrainConfig.from_dict(state["train_config"])
+        if saved.model_config(len(self.alphabet)) != self.model.cfg:
+            raise ValueError(f"{ckpt} was trained with model {saved.model_config(len(self.alphabet))}, "
+                             f"the config now asks for {self.model.cfg}")
+        if saved.grad_accum != self.cfg.grad_accum or saved.seed != self.cfg.seed:
+            raise ValueError(f"{ckpt} was trained with grad_accum {saved.grad_accum} and seed {saved.seed}; "
+                             "the data streams follow both, so they cannot change on resume")
         model, _, _ = load_checkpoint(ckpt)
-        self.model.load_state_dict(model.state_dict())
-        tensors = load_file(str(ckpt / "optimizer.safetensors"))
-        torch.set_rng_state(tensors.pop("torch_rng"))
-        cuda_rng = tensors.pop("cuda_rng", None)
-        if cuda_rng is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state(cuda_rng, self.device)
-        opt_state: dict = {}
-        for key, value in tensors.items():
-            pid, name = key.split(".", 1)
-            opt_state.setdefault(int(pid), {})[name] = value.to(self.device) if name != "step" else value
-        self.optimizer.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
+        optim: dict = {"state": {}, "param_groups": state["param_groups"]}
+        for key, value in load_file(str(ckpt / "optimizer.safetensors")).items():
+            name, field_ = key.split("::", 1)
+            optim["state"].setdefault(name, {})[field_] = value
+        load_full_state(self.model, self.optimizer, model.state_dict(), optim)
+        rng = load_file(str(ckpt / "rng.safetensors"))
+        if state["world_size"] == self.group.world_size:
+            torch.set_rng_state(rng[f"torch.{self.group.rank}"])
+            if self.device.type == "cuda" and f"cuda.{self.group.rank}" in rng:
+                torch.cuda.set_rng_state(rng[f"cuda.{self.group.rank}"], self.device)
+        else:  # dropout streams cannot be mapped to a new number of processes; data positions can
+            log.warning("resuming %d processes from a %d-process checkpoint: new dropout random streams",
+                        self.group.world_size, state["world_size"])
+            torch.manual_seed(self.cfg.seed + 1 + self.group.rank + 7919 * state["step"])
+        slots = {s["index"]: s for s in state["slots"]}
+        self.slots = [self._slot(s.index, slots[s.index]["rng"], slots[s.index]["lm"]) for s in self.slots]
         self.step = state["step"]
         self.best_valid = state["best_valid"]
-        self.rng.bit_generator.state = state["numpy_rng"]
-        if self.lm is not None:
-            where = state.get("lm_stream") or {"epoch": 0, "offset": state.get("lm_position", 0)}
-            self.lm = CorpusStream(self.lm.open_stream, self.alphabet, self.context, **where)
-        self._truncate_log()
+        if self.group.is_main:
+            self._truncate_log()
         log.info("resumed from %s at step %d", ckpt, self.step)
 
     def _truncate_log(self) -> None:
@@ -267,14 +319,16 @@ class Trainer:
             path.write_text("".join(line + "\n" for line in kept))
 
     def _log(self, record: dict) -> None:
-        with open(self.out / "log.jsonl", "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        if self.group.is_main:
+            with open(self.out / "log.jsonl", "a") as fh:
+                fh.write(json.dumps(record) + "\n")
 
     # -- the loop --------------------------------------------------------------------------------------
     def fit(self, max_steps: int | None = None) -> dict:
         """Train until `max_steps` (default: the config's); returns the last validation result."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "train_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
+        if self.group.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "train_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
         end = max_steps if max_steps is not None else self.cfg.max_steps
         ema: dict[str, float] = {}
         last_valid: dict = {}
@@ -287,7 +341,9 @@ class Trainer:
             bar.update(1)
             bar.set_postfix({t: f"{v:.3f}" for t, v in sorted(ema.items())})
             if self.step % self.cfg.log_every == 0:
-                self._log({"step": self.step, "lr": self.cfg.lr_at(self.step - 1), "loss": losses,
+                every = self.group.gather(losses)  # the loss of the whole global batch, not rank 0's share
+                merged = {t: float(np.mean([r[t] for r in every if t in r])) for t in {t for r in every for t in r}}
+                self._log({"step": self.step, "lr": self.cfg.lr_at(self.step - 1), "loss": merged,
                            "elapsed_s": round(time.time() - started, 1)})
             if self.step % self.cfg.eval_every == 0 or self.step == end:
                 last_valid = self.validate()
@@ -295,7 +351,8 @@ class Trainer:
                 self._log({"step": self.step, "valid": last_valid})
                 summary = " ".join(f"{k}:{v['loss']:.3f}" + (f"/{v['accuracy']:.3f}" if "accuracy" in v else "")
                                    for k, v in last_valid.items())
-                bar.write(f"step {self.step} valid loss/acc {summary}")
+                if self.progress:
+                    bar.write(f"step {self.step} valid loss/acc {summary}")
                 if mean < self.best_valid:
                     self.best_valid = mean
                     self._save_best(last_valid)

@@ -1,0 +1,225 @@
+"""Multi-process training on CPU (gloo) with torchrun, as it runs on GPUs: DDP and FSDP give the parameters
+of a one-process run with the same global batch; a killed run resumes to the same parameters; corpus
+shards reach every sequence exactly once per epoch across ranks and DataLoader workers."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from dbmtl.corpus_shards import CorpusShards, prepare_corpus
+from dbmtl.datasets import evaluation_guard, load_training_data
+from dbmtl.readers.fasta import read_fasta
+from dbmtl.training import TrainConfig, Trainer
+
+HERE = Path(__file__).parent
+QUERY = "unlabeled/mmseqs2_examples/QUERY.fasta"
+
+
+def tiny_config(path: Path, **kw) -> Path:
+    cfg = dict(model={"preset": "tiny", "dropout": 0.0}, tasks={"lm": 1, "ss3": 1, "loc": 1}, mixing="sample",
+               lr=3e-3, warmup_steps=2, decay_steps=20, max_steps=4, batch_tokens=2000, grad_accum=4,
+               eval_every=1000, checkpoint_every=2, log_every=1, valid_examples=8, seed=0, threads=1)
+    cfg.update(kw)
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def torchrun(args: list, data_dir: Path, nproc: int = 2, **popen) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DBMTL_DATA": str(data_dir)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *map(str, args)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, **popen)
+
+
+def finish(proc: subprocess.Popen, timeout: int = 300) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and all its descendants (torchrun starts its workers in their own sessions)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo, tree = [pid], []
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo += children.get(p, [])
+    for p in tree:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def one_process_run(cfg_path: Path, data_dir: Path, out: Path) -> dict[str, torch.Tensor]:
+    trainer = Trainer(TrainConfig.load(cfg_path), load_training_data(data_dir), out_dir=out, progress=False)
+    trainer.fit()
+    return {k: v.detach() for k, v in trainer.model.state_dict().items() if k != "head.weight"}
+
+
+@pytest.fixture(scope="module")
+def single_run(data_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("single")
+    cfg = tiny_config(tmp / "cfg.json")
+    return cfg, one_process_run(cfg, data_dir, tmp / "run")
+
+
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_two_processes_train_exactly_like_one_with_the_same_global_batch(tmp_path, data_dir, single_run, parallel):
+    cfg, single = single_run
+    cfg = tiny_config(tmp_path / "cfg.json", parallel=parallel)
+    finish(torchrun([HERE / "distributed_worker.py", cfg, tmp_path / "run", data_dir], data_dir))
+    ranks = [load_file(str(tmp_path / "run" / f"rank{r}.safetensors")) for r in (0, 1)]
+    full = load_file(str(tmp_path / "run" / "checkpoint" / "model.safetensors"))
+    state = json.loads((tmp_path / "run" / "checkpoint" / "state.json").read_text())
+    assert state["world_size"] == 2 and state["step"] == 4
+    assert [s["index"] for s in state["slots"]] == [0, 1, 2, 3]  # rank 0 saved rank 1's data positions too
+    if parallel == "ddp":
+        for name in ranks[0]:
+            assert torch.equal(ranks[0][name], ranks[1][name]), name  # replicas never drift apart
+    else:  # each rank holds half of every sharded parameter
+        name = "blocks.0.mlp.0.weight" if "blocks.0.mlp.0.weight" in full else next(k for k in full if k.startswith("blocks.0") and full[k].dim() == 2)
+        assert ranks[0][name].shape[0] + ranks[1][name].shape[0] == full[name].shape[0]
+    assert set(full) == set(single)
+    for name, value in single.items():
+        torch.testing.assert_close(full[name], value, rtol=1e-5, atol=1e-6, msg=name)
+    assert any(not torch.equal(full[n], v) for n, v in one_process_init(cfg).items())  # it did train
+
+
+def one_process_init(cfg_path: Path) -> dict[str, torch.Tensor]:
+    from dbmtl.model import Decoder
+    from dbmtl.tokens import Alphabet
+
+    cfg = TrainConfig.load(cfg_path)
+    torch.manual_seed(cfg.seed)
+    model = Decoder(cfg.model_config(len(Alphabet())))
+    return {k: v for k, v in model.state_dict().items() if k != "head.weight"}
+
+
+def test_a_killed_two_process_run_resumes_to_the_same_parameters(tmp_path, data_dir):
+    cfg = tiny_config(tmp_path / "cfg.json", max_steps=10_000, checkpoint_every=2)
+    train = ["-m", "dbmtl.cli", "train", "--config", cfg, "--quiet"]
+    finish(torchrun(train + ["--out", tmp_path / "straight", "--max-steps", 12], data_dir))
+
+    proc = torchrun(train + ["--out", tmp_path / "killed"], data_dir)
+    state_file = tmp_path / "killed" / "checkpoint" / "state.json"
+    deadline = time.time() + 240
+    while not (state_file.exists() and json.loads(state_file.read_text())["step"] >= 2):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[0][-3000:]
+        time.sleep(0.05)
+    kill_tree(proc.pid)  # the whole job, mid-way, with no chance to clean up
+    proc.communicate()
+    killed_at = json.loads(state_file.read_text())["step"]
+    assert 2 <= killed_at < 12
+
+    finish(torchrun(train + ["--out", tmp_path / "killed", "--resume", "--max-steps", 12], data_dir))
+    a = load_file(str(tmp_path / "straight" / "checkpoint" / "model.safetensors"))
+    b = load_file(str(tmp_path / "killed" / "checkpoint" / "model.safetensors"))
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    records = [json.loads(line) for line in open(tmp_path / "killed" / "log.jsonl")]
+    logged = [r["step"] for r in records if "lr" in r]
+    assert logged == list(range(1, 13))  # no step lost or logged twice
+
+
+# -- corpus shards ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def prepared(data_dir, tmp_path_factory):
+    """QUERY.fasta plus a bad record and a copy of a CB513 protein, in shards of 37 records."""
+    tmp = tmp_path_factory.mktemp("shards")
+    guard = evaluation_guard(data_dir)
+    from dbmtl.datasets import residue_test_sets
+
+    leak = residue_test_sets(data_dir)["CB513"][0].sequence
+    extra = tmp / "extra.fasta"
+    extra.write_text(f">bad\nMKV1LL\n>leak copy of CB513\n{leak}\n>ok\nMKVLLAG\n")
+    inputs = [data_dir / QUERY, extra]
+    manifest = prepare_corpus(inputs, tmp / "out", guard, shard_size=37, workers=2)
+    expected = [r.sequence for r in read_fasta(data_dir / QUERY) if not guard.is_leak(r.sequence)] + ["MKVLLAG"]
+    return tmp / "out", manifest, expected, inputs, guard
+
+
+def test_prepare_corpus_keeps_every_valid_sequence_once_and_filters_leaks(prepared):
+    out, manifest, expected, _, _ = prepared
+    assert manifest["skipped"] == 1 and manifest["leaks_removed"] >= 1
+    train, valid = CorpusShards(out, "train"), CorpusShards(out, "valid")
+    assert len(manifest["shards"]) == -(-502 // 37)
+    got = list(train) + list(valid)
+    assert Counter(got) == Counter(expected)
+    assert 0 < len(valid) < 0.1 * len(got)  # the LM validation part, chosen by digest
+
+
+def test_prepare_corpus_redoes_only_missing_shards(prepared, tmp_path):
+    out, manifest, _, inputs, guard = prepared
+    marker = out / "shard-00003.json"
+    marker.unlink()  # as if the run had been killed while writing shard 3
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("train-*.seq")}
+    again = prepare_corpus(inputs, out, guard, shard_size=37, workers=2)
+    after = {p.name: p.stat().st_mtime_ns for p in out.glob("train-*.seq")}
+    assert again == manifest
+    assert [n for n in before if before[n] != after[n]] == ["train-00003.seq"]
+    with pytest.raises(ValueError, match="other inputs or settings"):
+        prepare_corpus(inputs, out, guard, shard_size=50)
+
+
+def test_two_ranks_times_two_workers_see_every_sequence_once_per_epoch(prepared):
+    out, *_ = prepared
+    shards = CorpusShards(out, "train")
+    everything = Counter(shards)
+    for epoch in (0, 1):
+        seen = []
+        for rank in (0, 1):
+            stream = list(shards.stream(rank, 2, epoch, workers=2, seed=5))
+            assert stream == list(shards.stream(rank, 2, epoch, workers=0, seed=5))  # workers keep the order
+            seen += stream
+        assert Counter(seen) == everything
+    assert list(shards.stream(0, 2, 0, seed=5)) != list(shards.stream(0, 2, 1, seed=5))  # reshuffled per epoch
+    full = list(shards.stream(1, 2, 0, seed=5))
+    assert list(shards.stream(1, 2, 0, offset=17, workers=2, seed=5)) == full[17:]  # resume mid-epoch
+
+
+def test_training_reads_the_lm_task_from_shards_and_resumes_its_position(prepared, data_dir, tmp_path):
+    out, *_ = prepared
+    data = load_training_data(data_dir)
+    cfg = TrainConfig.load(tiny_config(tmp_path / "cfg.json", tasks={"lm": 1}, corpus=str(out), data_workers=1,
+                                       max_steps=6, checkpoint_every=3))
+    straight = Trainer(cfg, data, out_dir=tmp_path / "a", progress=False)
+    straight.fit()
+    first = Trainer(cfg, data, out_dir=tmp_path / "b", progress=False)
+    first.fit(max_steps=3)
+    resumed = Trainer(cfg, data, out_dir=tmp_path / "b", progress=False)
+    resumed.resume()
+    resumed.fit()
+    assert [s.lm.state() for s in resumed.slots] == [s.lm.state() for s in straight.slots]
+    assert sum(s.lm.state()["offset"] + s.lm.state()["epoch"] * 1000 for s in straight.slots) > 0
+    for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_prepare_corpus_command(data_dir, tmp_path):
+    env = {**os.environ, "DBMTL_DATA": str(data_dir)}
+    run = subprocess.run([sys.executable, "-m", "dbmtl.cli", "prepare-corpus", str(data_dir / QUERY), str(tmp_path / "c"),
+                          "--shard-size", "200", "--workers", "1"], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "3 shards" in run.stdout
+    guard = evaluation_guard(data_dir)
+    kept = sum(not guard.is_leak(r.sequence) for r in read_fasta(data_dir / QUERY))
+    assert len(CorpusShards(tmp_path / "c", "train")) + len(CorpusShards(tmp_path / "c", "valid")) == kept
+    missing = subprocess.run([sys.executable, "-m", "dbmtl.cli", "train", "--config", str(tiny_config(tmp_path / "c.json")),
+                              "--corpus", str(tmp_path / "nothing")], env=env, capture_output=True, text=True)
+    assert missing.returncode == 2 and "not a prepared corpus" in missing.stderr
