@@ -74,8 +74,7 @@ def cmd_predict(args) -> int:
     unknown = set(tasks) - set(OUTPUT_TASKS)
     if unknown:
         raise ValueError(f"unknown tasks {sorted(unknown)}; choose from {','.join(OUTPUT_TASKS)}")
-    predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens,
-                                          dtype=args.dtype, int8=args.int8)
+    predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens)
     report = SkipReport()
     chunk: list = []
     done_before = finished_ids(args.out) if args.resume else set()
@@ -123,8 +122,7 @@ def cmd_evaluate(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens,
-                                          dtype=args.dtype, int8=args.int8)
+    predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens)
     sets = args.sets.split(",") if args.sets else None
     results = evaluate(predictor, resolve_data_dir(args.data_dir), limit=args.limit, audit=not args.no_audit,
                        sets=sets, log=lambda m: print(m, file=sys.stderr))
@@ -181,9 +179,6 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--device", default="cpu", help="cpu or cuda")
         sp.add_argument("--batch-tokens", type=int, default=16384, help="tokens per forward batch")
         sp.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-        sp.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16", "auto"],
-                        help="weights and activations (auto: bf16 on a GPU that has it, else fp32)")
-        sp.add_argument("--int8", action="store_true", help="dynamic int8 linear layers (CPU, with --dtype fp32)")
 
     pr = sub.add_parser("predict", help="predict SS3, SS8, location and membrane for a FASTA file")
     pr.add_argument("fasta", help="input FASTA (.gz allowed)")
