@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 
 def cmd_train(args) -> int:
@@ -134,6 +135,32 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _named(items: list[str]) -> dict[str, str]:
+    """NAME=PATH arguments (a bare PATH is named after its folder)."""
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        out[name if sep else Path(item).parent.name if Path(item).is_file() else Path(item).name] = path if sep else item
+    return out
+
+
+def cmd_compare(args) -> int:
+    from .evaluation.compare import comparison_markdown
+
+    table = comparison_markdown(_named(args.reports))
+    print(table, end="")
+    if args.out:
+        Path(args.out).write_text(table)
+    return 0
+
+
+def cmd_curves(args) -> int:
+    from .evaluation.compare import plot_curves
+
+    print(plot_curves(_named(args.runs), args.out, x=args.x))
+    return 0
+
+
 def cmd_export(args) -> int:
     import torch
 
@@ -190,6 +217,18 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     model_options(pr)
     pr.set_defaults(func=cmd_predict)
+
+    cp = sub.add_parser("compare", help="one table of several `dbmtl evaluate` reports (ablations)")
+    cp.add_argument("reports", nargs="+", help="NAME=path/to/evaluation.json (or just the path)")
+    cp.add_argument("-o", "--out", help="also write the markdown table here")
+    cp.set_defaults(func=cmd_compare)
+
+    cv = sub.add_parser("curves", help="plot training loss and validation scores of runs (needs matplotlib)")
+    cv.add_argument("runs", nargs="+", help="NAME=run folder (with log.jsonl), or just the folder")
+    cv.add_argument("-o", "--out", default="curves.png", help="PNG file")
+    cv.add_argument("--x", choices=["micro_batches", "step"], default="micro_batches",
+                    help="x axis: compute (micro-batches) or optimizer steps")
+    cv.set_defaults(func=cmd_curves)
 
     ex = sub.add_parser("export", help="copy a checkpoint's weights (optionally in half precision) for shipping")
     ex.add_argument("checkpoint", help="checkpoint directory, e.g. runs/default/best")

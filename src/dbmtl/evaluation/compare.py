@@ -1,0 +1,101 @@
+"""Many runs side by side: one table of test scores (from `dbmtl evaluate` reports) and training curves
+(from each run's log.jsonl), for ablations such as multi-task vs single-task."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# (column, set, task, score key); a run shows a score only for the tasks it was trained on
+COLUMNS = [
+    ("CB513 Q3", "CB513", "ss3", "mean"),
+    ("CB513 Q8", "CB513", "ss8", "mean"),
+    ("TS115 Q3", "TS115", "ss3", "mean"),
+    ("TS115 Q8", "TS115", "ss8", "mean"),
+    ("CASP12 Q3", "CASP12", "ss3", "mean"),
+    ("DeepLoc Q10", "DeepLoc", "loc", "accuracy"),
+    ("DeepLoc Q2", "DeepLoc", "ms", "accuracy"),
+]
+
+
+def trained_tasks(model_dir: str | Path) -> set[str] | None:
+    """Tasks with a positive weight in the training config saved with the model (None: unknown)."""
+    path = Path(model_dir) / "config.json"
+    if not path.exists():
+        return None
+    train = json.loads(path.read_text()).get("train") or {}
+    return {t for t, w in train.get("tasks", {}).items() if w > 0} or None
+
+
+def comparison_markdown(reports: dict[str, str | Path]) -> str:
+    """reports: run name -> evaluation.json. Scores in % with 95% bootstrap intervals; '-' where the run
+    was not trained on the task (its head is untrained) or the set was not evaluated."""
+    loaded = {name: json.loads(Path(p).read_text()) for name, p in reports.items()}
+    present = [c for c in COLUMNS if any(c[1] in r["sets"] and c[2] in r["sets"][c[1]] for r in loaded.values())]
+    lines = ["| run | trained on | " + " | ".join(c[0] for c in present) + " |",
+             "|---|---|" + "---|" * len(present)]
+    for name, r in loaded.items():
+        tasks = trained_tasks(r.get("model", ""))
+        cells = []
+        for _, set_name, task, key in present:
+            score = r["sets"].get(set_name, {}).get(task)
+            if score is None or (tasks is not None and task not in tasks) or not score.get("n_proteins", 1):
+                cells.append("-")
+                continue
+            lo, hi = score[f"{key}_ci"]
+            cells.append(f"{100 * score[key]:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]")
+        label = ", ".join(sorted(tasks)) if tasks else "?"
+        lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def read_log(run_dir: str | Path) -> tuple[list[dict], list[dict]]:
+    """(training loss records, validation records) of one run."""
+    train, valid = [], []
+    for line in (Path(run_dir) / "log.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        (valid if "valid" in rec else train).append(rec)
+    return train, valid
+
+
+def micro_batches_per_step(run_dir: str | Path) -> int:
+    cfg = json.loads((Path(run_dir) / "train_config.json").read_text())
+    tasks = sum(1 for w in cfg["tasks"].values() if w > 0)
+    return cfg["grad_accum"] * (tasks if cfg.get("mixing", "joint") == "joint" else 1)
+
+
+def plot_curves(runs: dict[str, str | Path], out: str | Path, x: str = "micro_batches") -> Path:
+    """Per task: training loss and validation accuracy (loss for LM) of every run, one panel each.
+
+    x = "micro_batches" puts runs with different numbers of tasks per step on one compute axis (a joint
+    step of k tasks costs k micro-batches); x = "step" plots optimizer steps."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ValueError("plotting needs matplotlib: pip install -e '.[plots]'") from None
+    logs = {name: read_log(d) for name, d in runs.items()}
+    tasks = sorted({t for tr, _ in logs.values() for rec in tr for t in rec["loss"]},
+                   key=lambda t: ["lm", "ss3", "ss8", "loc", "ms"].index(t) if t in ("lm", "ss3", "ss8", "loc", "ms") else 9)
+    fig, axes = plt.subplots(2, len(tasks), figsize=(3.6 * len(tasks), 6.4), squeeze=False)
+    for name, (train, valid) in logs.items():
+        per_step = micro_batches_per_step(runs[name]) if x == "micro_batches" else 1
+        for col, task in enumerate(tasks):
+            pts = [(rec["step"] * per_step, rec["loss"][task]) for rec in train if task in rec["loss"]]
+            if pts:
+                axes[0][col].plot(*zip(*pts), label=name, lw=1)
+            metric = "loss" if task == "lm" else "accuracy"
+            vpts = [(rec["step"] * per_step, rec["valid"][task][metric]) for rec in valid if task in rec["valid"]]
+            if vpts:
+                axes[1][col].plot(*zip(*vpts), marker="o", ms=3, label=name, lw=1)
+            axes[0][col].set_title(f"{task}: training loss")
+            axes[1][col].set_title(f"{task}: validation {metric}")
+            axes[1][col].set_xlabel("micro-batches (compute)" if x == "micro_batches" else "optimizer steps")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -1,0 +1,49 @@
+"""Ablation reports: a single-task model is scored only on its task; curves put runs on one compute axis."""
+import json
+
+import pytest
+
+from dbmtl.cli import main
+from dbmtl.evaluation.compare import comparison_markdown, micro_batches_per_step, read_log
+
+
+def test_single_task_run_is_scored_only_on_its_task(tmp_path, data_dir, capsys):
+    cfg = dict(model={"preset": "tiny", "kind": "encoder"}, tasks={"ss3": 1.0}, lr=3e-3, warmup_steps=1,
+               decay_steps=3, max_steps=3, batch_tokens=2000, grad_accum=1, eval_every=3, checkpoint_every=3, log_every=1,
+               valid_examples=8, threads=1)
+    (tmp_path / "ss3.json").write_text(json.dumps(cfg))
+    assert main(["train", "--config", str(tmp_path / "ss3.json"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert main(["evaluate", "--model", str(tmp_path / "run" / "best"), "--limit", "6", "--sets", "CB513,DeepLoc",
+                 "--no-audit", "-o", str(tmp_path / "eval")]) == 0
+    capsys.readouterr()
+    assert main(["compare", f"ss3_only={tmp_path / 'eval' / 'evaluation.json'}", "-o", str(tmp_path / "t.md")]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ss3_only")][0]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    header = [c.strip() for c in (tmp_path / "t.md").read_text().splitlines()[0].strip("|").split("|")]
+    scores = dict(zip(header, cells))
+    assert scores["trained on"] == "ss3"
+    assert scores["CB513 Q3"][0].isdigit() and "[" in scores["CB513 Q3"]  # a score with its interval
+    assert scores["CB513 Q8"] == "-" and scores["DeepLoc Q10"] == "-"  # untrained heads are not scored
+    train, valid = read_log(tmp_path / "run")
+    assert [r["step"] for r in train] == [1, 2, 3] and valid[0]["step"] == 3
+    assert micro_batches_per_step(tmp_path / "run") == 1
+
+
+def test_joint_runs_count_one_micro_batch_per_task(tmp_path):
+    (tmp_path / "train_config.json").write_text(json.dumps({"tasks": {"lm": 0.25, "ss3": 1, "ms": 0}, "grad_accum": 2,
+                                                            "mixing": "joint"}))
+    assert micro_batches_per_step(tmp_path) == 4
+
+
+def test_curves_plot_a_real_run(tmp_path):
+    pytest.importorskip("matplotlib")
+    from dbmtl.evaluation.compare import plot_curves
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "train_config.json").write_text(json.dumps({"tasks": {"ss3": 1}, "grad_accum": 1}))
+    (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
+        {"step": 1, "loss": {"ss3": 1.2}}, {"step": 2, "loss": {"ss3": 1.0}},
+        {"step": 2, "valid": {"ss3": {"loss": 1.1, "accuracy": 0.5}}}]))
+    out = plot_curves({"a": run}, tmp_path / "c.png")
+    assert out.read_bytes()[:4] == b"\x89PNG"
