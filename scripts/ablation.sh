@@ -4,7 +4,7 @@
 # single-task runs take 5x the steps of the joint run). Same model (configs/default.json's mini encoder),
 # data, optimizer and seed; each run's best/ is chosen on validation loss; test sets only score.
 # Interrupt at will and run again: finished runs and reports are kept, training resumes.
-#   bash scripts/ablation.sh            # all runs (about 1 hour on a 2-core CPU)
+#   bash scripts/ablation.sh            # all runs (hours on a 2-core CPU: 1,500 micro-batches per run)
 #   bash scripts/ablation.sh joint      # some of them
 set -euo pipefail
 cd "$(dirname "$0")/.."
