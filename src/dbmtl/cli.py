@@ -75,7 +75,8 @@ def cmd_predict(args) -> int:
     unknown = set(tasks) - set(OUTPUT_TASKS)
     if unknown:
         raise ValueError(f"unknown tasks {sorted(unknown)}; choose from {','.join(OUTPUT_TASKS)}")
-    predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens)
+    predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens,
+                                          dtype=args.dtype, int8=args.int8, attention=args.attention)
     report = SkipReport()
     chunk: list = []
     done_before = finished_ids(args.out) if args.resume else set()
@@ -123,7 +124,8 @@ def cmd_evaluate(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens)
+    predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens,
+                                          dtype=args.dtype, int8=args.int8, attention=args.attention)
     sets = args.sets.split(",") if args.sets else None
     results = evaluate(predictor, resolve_data_dir(args.data_dir), limit=args.limit, audit=not args.no_audit,
                        sets=sets, log=lambda m: print(m, file=sys.stderr))
@@ -176,6 +178,12 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_benchmark(args) -> int:
+    from .benchmark import run_from_args
+
+    return run_from_args(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dbmtl", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -204,8 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     def model_options(sp):
         sp.add_argument("--model", default="default", help="checkpoint directory (default: the bundled model)")
         sp.add_argument("--device", default="cpu", help="cpu or cuda")
-        sp.add_argument("--batch-tokens", type=int, default=16384, help="tokens per forward batch")
+        sp.add_argument("--batch-tokens", type=int, help="tokens per forward batch (default: 2048 on CPU, 16384 on GPU)")
         sp.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+        sp.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16", "auto"],
+                        help="weights and activations (auto: bf16 on a GPU that has it, else fp32)")
+        sp.add_argument("--int8", action="store_true", help="dynamic int8 linear layers (CPU, with --dtype fp32)")
+        sp.add_argument("--attention", default="auto", choices=["auto", "sdpa", "blocked"],
+                        help="attention kernels (auto: blocked bf16 matmuls for half precision on a CPU, else SDPA)")
 
     pr = sub.add_parser("predict", help="predict SS3, SS8, location and membrane for a FASTA file")
     pr.add_argument("fasta", help="input FASTA (.gz allowed)")
@@ -244,6 +257,29 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-audit", action="store_true", help="skip the teacher-forced / copy-label audit")
     model_options(ev)
     ev.set_defaults(func=cmd_evaluate)
+
+    b = sub.add_parser("benchmark", help="speed, FLOP/s and memory of dbmtl beside MMseqs2 (see docs/performance.md)")
+    b.add_argument("--model", default="default", help="checkpoint of the `default` config (default: the bundled model)")
+    b.add_argument("--configs", default="default,paper", help="`default` and/or presets (random weights), e.g. paper")
+    b.add_argument("--dtypes", help="precisions (default: fp32,bf16,int8 on CPU; fp32,bf16 on GPU)")
+    b.add_argument("--queries", help="query FASTA (default: the data folder's MMseqs2 QUERY.fasta)")
+    b.add_argument("--proteins", type=int, help="first N query proteins only")
+    b.add_argument("--config-proteins", type=int, default=4, help="proteins predicted end to end by preset configs")
+    b.add_argument("--batch", type=int, default=32, help="forward batch (the paper's setting: 32)")
+    b.add_argument("--length", type=int, default=1024, help="forward tokens per row (the paper's setting: 1024)")
+    b.add_argument("--mmseqs-sizes", default="5000,10000,20000,50000,100000,200000,500000,1000000",
+                   help="database sizes (beyond the 20k real sequences: residue-shuffled copies)")
+    b.add_argument("--mmseqs-repeats", type=int, default=1, help="searches per size (the fastest counts)")
+    b.add_argument("--skip-mmseqs", action="store_true", help="dbmtl side only")
+    b.add_argument("--memory-proteins", type=int, default=0, help="stream this many proteins, sampling memory (0: skip)")
+    b.add_argument("--memory-max-length", type=int, help="crop the memory run's proteins to this many residues")
+    b.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
+    b.add_argument("--threads", type=int, help="threads for torch and MMseqs2 (default: all CPUs)")
+    b.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    b.add_argument("--batch-tokens", type=int, help="tokens per prediction batch (default: predict's)")
+    b.add_argument("--no-plot", action="store_true", help="skip the plot")
+    b.add_argument("-o", "--out", default="benchmark", help="folder for benchmark.json, .md and .png")
+    b.set_defaults(func=cmd_benchmark)
     return p
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from .prediction import ProteinPrediction
 from .tasks import TASKS
 
@@ -46,6 +48,33 @@ def finished_ids(out_dir: str | Path) -> set[str]:
     return done
 
 
+def _rounded(probs) -> np.ndarray:
+    """Probabilities rounded to 4 decimals as float64: the same numbers as round(float(v), 4) for float32
+    inputs (v * 1e4 is exact in float64, so rint and the division round once, half to even)."""
+    return np.round(np.asarray(probs, dtype=np.float64), 4)
+
+
+def residue_rows(p: ProteinPrediction, tasks: list[str]) -> str:
+    """A protein's residues.tsv rows, formatted by one %-operation over the whole protein (no Python loop
+    per residue): id, 1-based position, residue, each task's label, then each task's probabilities."""
+    n = len(p.sequence)
+    probs = [np.asarray(p.probabilities[t], dtype=np.float64).reshape(n, -1) for t in tasks]
+    width = 3 + len(tasks) + sum(pr.shape[1] for pr in probs)
+    cells = np.empty((n, width), dtype=object)
+    cells[:, 0] = p.id
+    cells[:, 1] = np.arange(1, n + 1)
+    cells[:, 2] = list(p.sequence)
+    col = 3
+    for t in tasks:
+        cells[:, col] = list(p.labels[t])
+        col += 1
+    for pr in probs:
+        cells[:, col : col + pr.shape[1]] = pr
+        col += pr.shape[1]
+    row = "\t".join(["%s", "%d", "%s"] + ["%s"] * len(tasks) + ["%.4f"] * (width - 3 - len(tasks))) + "\n"
+    return (row * n) % tuple(cells.ravel().tolist())
+
+
 class PredictionWriter:
     """Appends each batch of predictions to the three output files and flushes, so an interrupted or
     failed run keeps everything finished before it. append=True continues files of an earlier run."""
@@ -85,23 +114,17 @@ class PredictionWriter:
     def write(self, predictions: list[ProteinPrediction]) -> None:
         for p in predictions:
             if self.residues is not None:
-                rows = []
-                probs = [p.probabilities[t] for t in self.residue_tasks]
-                for i, aa in enumerate(p.sequence):
-                    cells = [p.id, str(i + 1), aa] + [p.labels[t][i] for t in self.residue_tasks]
-                    cells += [f"{v:.4f}" for pr in probs for v in pr[i]]
-                    rows.append("\t".join(cells))
-                self.residues.write("\n".join(rows) + "\n")
+                self.residues.write(residue_rows(p, self.residue_tasks))
             cells = [p.id, str(len(p.sequence))] + [p.labels[t] for t in self.protein_tasks]
             cells += [f"{v:.4f}" for t in self.protein_tasks for v in p.probabilities[t]]
             self.proteins.write("\t".join(cells) + "\n")
             record = {"id": p.id, "length": len(p.sequence), "sequence": p.sequence}
             for t in self.residue_tasks:
                 record[t] = p.labels[t]
-                record[f"{t}_probabilities"] = [[round(float(v), 4) for v in row] for row in p.probabilities[t]]
+                record[f"{t}_probabilities"] = _rounded(p.probabilities[t]).tolist()
             for t in self.protein_tasks:
                 record[TASKS[t].field] = p.labels[t]
-                record[f"{t}_probabilities"] = {lab: round(float(v), 4) for lab, v in zip(TASKS[t].labels, p.probabilities[t])}
+                record[f"{t}_probabilities"] = dict(zip(TASKS[t].labels, _rounded(p.probabilities[t]).tolist()))
             self.jsonl.write(json.dumps(record) + "\n")
             self.count += 1
         for fh in self.files:

@@ -9,9 +9,18 @@ Per-protein labels (location, membrane) are the token after `residues <CTRL>`, r
 labels, with their probabilities. Proteins longer than the model's per-residue limit are predicted in
 overlapping windows (each residue takes the window where it is most central); per-protein tasks crop to
 the first and last halves of the context, as in training.
+
+Speed (see docs/performance.md): rows are sorted by length and packed to a token budget (`batch_tokens`,
+rows x longest row), every pass runs under `torch.inference_mode`, and the weights can run in bfloat16 or
+float16 (`dtype`) or, on CPU, with dynamically quantized int8 linear layers (`int8`). A batch's result does
+not depend on which other proteins share it (padding is masked), so any budget gives the same numbers to
+float tolerance.
 """
 from __future__ import annotations
 
+import copy
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -21,12 +30,61 @@ import torch
 
 from .examples import Example, answer_row, collate, crop_protein, encoder_row, max_residue_length
 from .model.checkpoint import load_checkpoint
-from .model.decoder import Decoder, KVCache
+from .model.decoder import Decoder, KVCache, SelfAttention
 from .tasks import TASKS, Task
 from .tokens import AMINO_ACIDS, Alphabet
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 OUTPUT_TASKS = ("ss3", "ss8", "loc", "ms")
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+          "fp16": torch.float16, "float16": torch.float16}
+_INVALID = re.compile(f"[^{AMINO_ACIDS}]")
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: str | torch.device = "cpu") -> torch.dtype:
+    """"auto": bfloat16 on a GPU that supports it, else float32; otherwise a name from DTYPES."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in (None, "auto"):
+        dev = torch.device(device)
+        if dev.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose from auto, {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantization of every nn.Linear (weights int8, activations quantized per batch; CPU)."""
+    from torch.ao.quantization import quantize_dynamic
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notice in favour of torchao
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def set_attention(model: torch.nn.Module, attention: str) -> None:
+    """Choose the attention implementation of every layer ("sdpa" or "blocked")."""
+    for module in model.modules():
+        if isinstance(module, SelfAttention):
+            module.attention = attention
+
+
+def default_batch_tokens(device: str | torch.device = "cpu") -> int:
+    """Tokens per forward batch: a GPU wants large batches; on a CPU a batch whose activations stay in
+    the last-level cache is faster (2,048 tokens: the MLP's hidden layer is 3-6 MB for the bundled model;
+    measured 20-30% faster than 16,384 on the 2-core machine of docs/performance.md)."""
+    return 16384 if torch.device(device).type == "cuda" else 2048
+
+
+def label_string(labels: Sequence[str], indices: np.ndarray) -> str:
+    """Per-residue label string (one letter per label) from argmax indices, no Python loop over residues."""
+    table = np.frombuffer("".join(labels).encode("ascii"), dtype="S1")
+    if len(table) != len(labels):
+        return "".join(labels[i] for i in indices)  # multi-letter labels: slow path
+    return table[np.asarray(indices)].tobytes().decode("ascii")
 
 
 @dataclass
@@ -95,12 +153,49 @@ def token_budget_batches(lengths: Sequence[int], budget: int) -> list[list[int]]
 
 
 class Predictor:
+    """dtype: "fp32" (default; exact), "bf16" / "fp16" (weights and activations in half precision, outputs
+    softmaxed in float32), or "auto" (bf16 on a GPU with bf16, else fp32). int8: dynamic int8 linear layers
+    (CPU only). A half-precision or int8 predictor works on its own copy, never on the model passed in.
+    batch_tokens: rows x longest row per forward batch (default: default_batch_tokens(device)).
+    attention: "sdpa" (torch's fused kernels), "blocked" (dbmtl.model.decoder.blocked_attention) or
+    "auto" (blocked for half precision on a CPU, else sdpa)."""
+
     def __init__(self, model: Decoder, alphabet: Alphabet, meta: dict | None = None,
-                 device: str | torch.device = "cpu", batch_tokens: int = 16384):
-        self.model = model.to(device).eval()
+                 device: str | torch.device = "cpu", batch_tokens: int | None = None,
+                 dtype: str | torch.dtype | None = "fp32", int8: bool = False, attention: str | None = "auto"):
+        self.device = torch.device(device)
+        if batch_tokens is None:
+            batch_tokens = default_batch_tokens(self.device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        if int8 and (self.device.type != "cpu" or self.dtype != torch.float32):
+            raise ValueError("int8 runs on the CPU with float32 activations (use dtype fp32 with int8)")
+        original = model
+        if self.dtype != torch.float32 or int8:
+            model = copy.deepcopy(model)
+        model = model.to(self.device, self.dtype).eval()
+        if int8:
+            model = quantize_int8(model)
+        if self.device.type == "cpu" and self.dtype != torch.float32:
+            # bf16 matmuls go through oneDNN, which caches a compiled kernel per matrix shape (1,024 by
+            # default); prediction meets hundreds of shapes (peak RSS of `dbmtl predict --dtype bf16` on the
+            # 500 query proteins, 1 thread: 808 MiB with the default cache, 572 MiB with 32; same speed).
+            # A user's own setting wins; it only takes effect if no oneDNN kernel has run yet in this
+            # process (true for `dbmtl predict`).
+            os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "32")
+        if attention in (None, "auto"):
+            # half precision on a CPU: plain bf16 matmuls in cache-sized blocks beat the fused kernel,
+            # which computes in float32 (docs/performance.md); elsewhere torch's SDPA kernels
+            attention = "blocked" if self.device.type == "cpu" and self.dtype != torch.float32 else "sdpa"
+        if attention not in ("sdpa", "blocked"):
+            raise ValueError(f"attention must be auto, sdpa or blocked, not {attention!r}")
+        if attention != "sdpa" and model is original:
+            model = copy.deepcopy(model)
+        set_attention(model, attention)
+        self.attention = attention
+        self.model = model
+        self.int8 = int8
         self.alphabet = alphabet
         self.meta = meta or {}
-        self.device = torch.device(device)
         self.batch_tokens = batch_tokens
         self.context = model.cfg.context
         self.kind = model.cfg.kind
@@ -111,7 +206,8 @@ class Predictor:
 
     @classmethod
     def from_pretrained(cls, path: str | Path = "default", device: str = "cpu", **kw) -> "Predictor":
-        """Load a checkpoint directory; "default" is the model bundled with the package."""
+        """Load a checkpoint directory; "default" is the model bundled with the package. Keywords go to
+        the constructor (batch_tokens, dtype, int8)."""
         path = DEFAULT_MODEL if str(path) == "default" else Path(path)
         model, alphabet, meta = load_checkpoint(path, device)
         return cls(model, alphabet, meta, device=device, **kw)
@@ -130,7 +226,7 @@ class Predictor:
                 results = self.predict_residues(seqs, task)
                 for p, probs in zip(preds, results):
                     p.probabilities[name] = probs
-                    p.labels[name] = "".join(task.labels[i] for i in probs.argmax(1))
+                    p.labels[name] = label_string(task.labels, probs.argmax(1))
             elif task.kind == "protein":
                 probs = self.predict_proteins(seqs, task)
                 for p, pr in zip(preds, probs):
@@ -194,8 +290,10 @@ class Predictor:
         """One causal pass per token-budget batch of right-padded rows: yields (row indices, logits, batch)."""
         for batch_ids in token_budget_batches([len(r.inputs) for r in rows], self.batch_tokens):
             batch = collate([rows[i] for i in batch_ids], self.alphabet.pad_id).to(self.device)
+            # rows of equal length need no mask: SDPA can then take its fastest (flash) kernel
+            padded = not batch.causal and not bool(batch.valid.all())
             logits = self.model(batch.inputs, positions=batch.positions, segments=batch.segments,
-                                valid=None if batch.causal else batch.valid, causal=batch.causal)
+                                valid=batch.valid if padded else None, causal=batch.causal)
             yield batch_ids, logits, batch
 
     def _encoder_pass(self, pieces: list[str], task: Task) -> list[np.ndarray]:
@@ -237,7 +335,7 @@ class Predictor:
             n_res = [len(pieces[i]) for i in batch_ids]
             steps = max(n_res)
             B, width = batch.inputs.shape
-            cache = KVCache(self.model.cfg, B, width + steps, dtype=next(self.model.parameters()).dtype, device=self.device)
+            cache = KVCache(self.model.cfg, B, width + steps, dtype=self.dtype, device=self.device)
             logits = self.model(batch.inputs, positions=batch.positions, segments=batch.segments,
                                 valid=batch.valid, cache=cache)[:, -1]
             answer_segment = torch.ones((B, 1), dtype=torch.long, device=self.device)
@@ -260,9 +358,9 @@ def check_sequence(rid: str, seq: str) -> None:
     """Raise an error naming the protein and 1-based position of the first letter the model cannot read."""
     if not seq:
         raise ValueError(f"protein {rid!r}: empty sequence")
-    bad = next((i for i, c in enumerate(seq) if c not in AMINO_ACIDS), None)
+    bad = _INVALID.search(seq)
     if bad is not None:
-        raise ValueError(f"protein {rid!r}: invalid character {seq[bad]!r} at position {bad + 1}")
+        raise ValueError(f"protein {rid!r}: invalid character {bad.group()!r} at position {bad.start() + 1}")
 
 
 def _as_items(sequences) -> list[tuple[str, str]]:
