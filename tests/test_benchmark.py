@@ -254,7 +254,7 @@ def test_predict_cli_half_precision_and_int8(tmp_path):
     fasta = tmp_path / "in.fasta"
     fasta.write_text(">a\nMKTAYIAKQRQISFVK\n>b\nMSTNPKPQRK\n")
     rows = {}
-    for flags in ([], ["--dtype", "bf16"], ["--int8"]):
+    for flags in ([], ["--dtype", "bf16"], ["--dtype", "bf16", "--attention", "sdpa"], ["--int8"]):
         out = tmp_path / ("out" + "".join(flags))
         assert main(["predict", str(fasta), "-o", str(out), "--model", str(model), "--quiet", *flags]) == 0
         rows[tuple(flags)] = [json.loads(line) for line in open(out / "predictions.jsonl")]
@@ -262,14 +262,19 @@ def test_predict_cli_half_precision_and_int8(tmp_path):
         assert [r["id"] for r in got] == ["a", "b"] and len(got[0]["ss3"]) == 16
 
 
-def test_benchmark_smoke_fills_the_report(tmp_path, data_dir):
-    """A tiny run, MMseqs2 skipped: every table field present and sane (no timing thresholds)."""
+def test_benchmark_smoke_fills_the_report(tmp_path, data_dir, monkeypatch):
+    """A tiny run on a machine without MMseqs2: every dbmtl field present and sane (no timing thresholds),
+    and the report says how to get the baseline."""
+    import dbmtl.benchmark
+
+    monkeypatch.setattr(dbmtl.benchmark, "find_mmseqs", lambda: None)
     p = tiny_predictor(kind="encoder")
     model = save_checkpoint(tmp_path / "m", p.model, p.alphabet)
     out = tmp_path / "bench"
+    messages = []
     r = run_benchmark(out, model=str(model), configs=["default"], dtypes=["fp32", "bf16"], data_dir=data_dir,
-                      proteins=5, batch=2, length=64, skip_mmseqs=True, memory_proteins=30, memory_max_length=40,
-                      threads=1, device="cpu", profile_proteins=3, plot=False, log=lambda m: None)
+                      proteins=5, batch=2, length=64, memory_proteins=30, memory_max_length=40,
+                      threads=1, device="cpu", profile_proteins=3, plot=False, log=messages.append)
     cfg = r["configs"][0]
     assert [f["dtype"] for f in cfg["forward"]] == ["fp32", "bf16"]
     for fw in cfg["forward"]:
@@ -283,14 +288,15 @@ def test_benchmark_smoke_fills_the_report(tmp_path, data_dir):
     agree = cfg["predict"][1]["agreement_with_fp32"]
     assert 0.9 <= agree["ss3"] <= 1.0 and 0 <= agree["max_probability_difference"] < 0.2
     assert cfg["predict_flops"]["tokens"] > r["query"]["residues"]
-    assert r["mmseqs"] == {"skipped": "--skip-mmseqs"}
+    assert "mmseqs not found" in r["mmseqs"]["skipped"] and "setup_benchmark.sh" in r["mmseqs"]["skipped"]
+    assert any("mmseqs not found" in m for m in messages)
     assert r["memory"]["proteins"] == 30 and r["memory"]["max_rss_mib"] > 0
     assert r["profile"]["ops"] and all(0 <= o["fraction"] <= 1 for o in r["profile"]["ops"])
     assert any("fraction" in t for t in r["targets"])
     saved = json.loads((out / "benchmark.json").read_text())
     assert saved["configs"][0]["predict"][0]["wall_s"] == cfg["predict"][0]["wall_s"]
     md = (out / "benchmark.md").read_text()
-    assert md == to_markdown(saved) and "| default (encoder) |" in md and "Not run: --skip-mmseqs" in md
+    assert md == to_markdown(saved) and "| default (encoder) |" in md and "Not run: mmseqs not found" in md
 
 
 @pytest.mark.skipif(find_mmseqs() is None, reason="mmseqs not installed (bash scripts/setup_benchmark.sh)")
