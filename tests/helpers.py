@@ -28,3 +28,17 @@ def small_training_data(data_dir, n_residue: int = 400, n_protein: int = 600) ->
     protein += [r for r in full.protein if r.split == "valid" and r.membrane][:24]
     protein += [r for r in full.protein if r.split == "valid" and not r.membrane][:24]
     return TrainingData(residue, protein, full.corpus_paths, full.guard)
+
+
+def straight_and_resumed(cfg, data, tmp_path, stop: int):
+    """(a run to cfg.max_steps, a run stopped at `stop` then resumed from its checkpoint to the end)."""
+    from dbmtl.training import Trainer
+
+    straight = Trainer(cfg, data, out_dir=tmp_path / "a", progress=False)
+    straight.fit()
+    Trainer(cfg, data, out_dir=tmp_path / "b", progress=False).fit(max_steps=stop)
+    resumed = Trainer(cfg, data, out_dir=tmp_path / "b", progress=False)
+    resumed.resume()
+    assert resumed.step == stop
+    resumed.fit()
+    return straight, resumed

@@ -19,6 +19,8 @@ from dbmtl.datasets import evaluation_guard, load_training_data
 from dbmtl.readers.fasta import read_fasta
 from dbmtl.training import TrainConfig, Trainer
 
+from helpers import straight_and_resumed
+
 HERE = Path(__file__).parent
 QUERY = "unlabeled/mmseqs2_examples/QUERY.fasta"
 
@@ -198,13 +200,7 @@ def test_training_reads_the_lm_task_from_shards_and_resumes_its_position(prepare
     data = load_training_data(data_dir)
     cfg = TrainConfig.load(tiny_config(tmp_path / "cfg.json", tasks={"lm": 1}, corpus=str(out), data_workers=1,
                                        max_steps=6, checkpoint_every=3))
-    straight = Trainer(cfg, data, out_dir=tmp_path / "a", progress=False)
-    straight.fit()
-    first = Trainer(cfg, data, out_dir=tmp_path / "b", progress=False)
-    first.fit(max_steps=3)
-    resumed = Trainer(cfg, data, out_dir=tmp_path / "b", progress=False)
-    resumed.resume()
-    resumed.fit()
+    straight, resumed = straight_and_resumed(cfg, data, tmp_path, stop=3)
     assert [s.lm.state() for s in resumed.slots] == [s.lm.state() for s in straight.slots]
     assert sum(s.lm.state()["offset"] + s.lm.state()["epoch"] * 1000 for s in straight.slots) > 0
     for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):

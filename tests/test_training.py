@@ -12,7 +12,7 @@ from dbmtl.tasks import TASKS
 from dbmtl.training import TrainConfig, Trainer
 from dbmtl.training.trainer import model_inputs
 
-from helpers import small_training_data
+from helpers import small_training_data, straight_and_resumed
 
 
 def tiny_config(tmp_path, **kw):
@@ -45,14 +45,7 @@ def test_short_run_lowers_loss_of_all_five_tasks(tmp_path, data):
 
 def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, data):
     cfg = tiny_config(tmp_path, max_steps=8, checkpoint_every=4, tasks={"lm": 1, "ss3": 1, "loc": 1}, mixing="sample")
-    straight = Trainer(cfg, data, out_dir=tmp_path / "a", progress=False)
-    straight.fit()
-    first = Trainer(cfg, data, out_dir=tmp_path / "b", progress=False)
-    first.fit(max_steps=4)
-    resumed = Trainer(cfg, data, out_dir=tmp_path / "b", progress=False)
-    resumed.resume()
-    assert resumed.step == 4
-    resumed.fit()
+    straight, resumed = straight_and_resumed(cfg, data, tmp_path, stop=4)
     for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
         assert torch.equal(a, b), name
     assert [s.lm.state() for s in resumed.slots] == [s.lm.state() for s in straight.slots]
