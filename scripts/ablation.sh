@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Multi-task vs single-task, with and without the LM task, at the same compute: every run processes the
-# same number of micro-batches of 4,096 tokens (a joint step of k tasks is k micro-batches, so the
-# single-task runs take 5x the steps of the joint run). Same model (configs/default.json's mini encoder),
-# data, optimizer and seed; each run's best/ is chosen on validation loss; test sets only score.
+# Issue 4's two comparisons at the same compute: every run processes the same number of micro-batches of
+# 4,096 tokens (a joint step of k tasks is k micro-batches, so the single-task runs take 5x the steps).
+#  - table.md:    multi-task vs single-task, with and without LM (configs/default.json's mini encoder)
+#  - decoders.md: the paper's decoder (teacher forcing), the leak-free decoders (noised teacher inputs,
+#                 placeholder labels) and the encoder, all on the five tasks; audit on (honest beside leaky)
+# Same data, optimizer and seed; each run's best/ is chosen on validation loss; test sets only score.
 # Interrupt at will and run again: finished runs and reports are kept, training resumes.
 #   bash scripts/ablation.sh            # all runs (hours on a 2-core CPU: 1,500 micro-batches per run)
 #   bash scripts/ablation.sh joint      # some of them
@@ -10,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=docs/evaluation/ablation
 runs=("$@")
-[ ${#runs[@]} -gt 0 ] || runs=(joint no_lm ss3_only ss8_only loc_only ms_only)
+[ ${#runs[@]} -gt 0 ] || runs=(joint decoder_teacher decoder_noised no_lm ss3_only loc_only ss8_only ms_only decoder_placeholder)
 for name in "${runs[@]}"; do
   cfg=configs/ablation/$name.json
   run=runs/ablation/$name
@@ -22,13 +24,22 @@ for name in "${runs[@]}"; do
     loc_only|ms_only) sets=DeepLoc ;;
     *) sets=CB513,TS115,DeepLoc ;;
   esac
+  audit=--no-audit
+  case $name in decoder_*) audit= ;; esac  # the audit matters where a model read labels while training
   if [ ! -f "$out/$name/evaluation.json" ] || [ "$run/best/model.safetensors" -nt "$out/$name/evaluation.json" ]; then
-    .venv/bin/dbmtl evaluate --model "$run/best" --sets "$sets" --no-audit --threads 2 -o "$out/$name" > /dev/null
+    .venv/bin/dbmtl evaluate --model "$run/best" --sets "$sets" $audit --threads 2 -o "$out/$name" > /dev/null
   fi
 done
-reports=(); curves=()
-for name in joint no_lm ss3_only ss8_only loc_only ms_only; do
-  [ -f "$out/$name/evaluation.json" ] && reports+=("$name=$out/$name/evaluation.json") && curves+=("$name=runs/ablation/$name")
-done
-.venv/bin/dbmtl compare "${reports[@]}" -o "$out/table.md"
-.venv/bin/dbmtl curves "${curves[@]}" -o "$out/curves.png" || echo "(no plot: pip install -e '.[plots]')"
+# one table and one plot per comparison, of the runs finished so far
+table() {  # table NAME RUN...
+  local file=$1; shift
+  local reports=() curves=()
+  for name in "$@"; do
+    [ -f "$out/$name/evaluation.json" ] && reports+=("$name=$out/$name/evaluation.json") && curves+=("$name=runs/ablation/$name")
+  done
+  [ ${#reports[@]} -gt 0 ] || return 0
+  .venv/bin/dbmtl compare "${reports[@]}" -o "$out/$file.md"
+  .venv/bin/dbmtl curves "${curves[@]}" -o "$out/$file.png" || echo "(no plot: pip install -e '.[plots]')"
+}
+table multitask joint no_lm ss3_only ss8_only loc_only ms_only
+table decoders decoder_teacher decoder_noised decoder_placeholder joint

@@ -1,7 +1,10 @@
 """The audit makes the paper's leak visible: a teacher-forced decoder learns to copy the previous label,
 so its teacher-forced score equals the copy baseline while its honest (free-running) score does not."""
+from dbmtl.datasets import residue_test_sets
+from dbmtl.evaluation.audit import teacher_forced_residues
 from dbmtl.evaluation.runner import evaluate, to_markdown
 from dbmtl.prediction import Predictor
+from dbmtl.tasks import TASKS
 from dbmtl.training import TrainConfig, Trainer
 
 from helpers import small_training_data
@@ -23,3 +26,12 @@ def test_teacher_forced_decoder_shows_the_leak(tmp_path, data_dir):
     assert teacher > 0.75 and abs(teacher - copy) < 0.05  # fed true labels, it copies them
     assert honest < teacher - 0.2  # the honest path never sees them, and the score shows it
     assert "| CB513 | SS3 |" in to_markdown(results)
+
+    # Free-running decoding reads only its own outputs: feeding its predictions back as the "previous
+    # labels" of one teacher-forced pass reproduces them (greedy decoding's fixed point), while the
+    # true labels give something else.
+    seqs = [r.sequence for r in residue_test_sets(data_dir)["CB513"][:10]]
+    free = [p.labels["ss3"] for p in predictor.predict(seqs, tasks=("ss3",))]
+    again = teacher_forced_residues(predictor, seqs, free, TASKS["ss3"])
+    same = sum(a == b for x, y in zip(free, again) for a, b in zip(x, y)) / sum(map(len, free))
+    assert same > 0.999

@@ -82,7 +82,8 @@ def test_missing_model_is_a_clear_error(tmp_path, capsys):
 
 def test_evaluate_writes_json_and_markdown(tmp_path, tiny_model, data_dir, capsys):
     out = tmp_path / "eval"
-    assert main(["evaluate", "--model", str(tiny_model), "--limit", "6", "-o", str(out), "--data-dir", str(data_dir)]) == 0
+    assert main(["evaluate", "--model", str(tiny_model), "--limit", "6", "--audit", "-o", str(out),
+                 "--data-dir", str(data_dir)]) == 0
     results = json.loads((out / "evaluation.json").read_text())
     assert {"CB513", "TS115", "DeepLoc"} <= set(results["sets"])
     cb = results["sets"]["CB513"]["ss3"]

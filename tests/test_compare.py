@@ -16,6 +16,7 @@ def test_single_task_run_is_scored_only_on_its_task(tmp_path, data_dir, capsys):
     assert main(["evaluate", "--model", str(tmp_path / "run" / "best"), "--limit", "6", "--sets", "CB513,DeepLoc",
                  "--no-audit", "-o", str(tmp_path / "eval")]) == 0
     capsys.readouterr()
+    assert "audit" not in json.loads((tmp_path / "eval" / "evaluation.json").read_text())["sets"]["CB513"]["ss3"]
     assert main(["compare", f"ss3_only={tmp_path / 'eval' / 'evaluation.json'}", "-o", str(tmp_path / "t.md")]) == 0
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ss3_only")][0]
     cells = [c.strip() for c in row.strip("|").split("|")]
@@ -27,6 +28,20 @@ def test_single_task_run_is_scored_only_on_its_task(tmp_path, data_dir, capsys):
     train, valid = read_log(tmp_path / "run")
     assert [r["step"] for r in train] == [1, 2, 3] and valid[0]["step"] == 3
     assert micro_batches_per_step(tmp_path / "run") == 1
+
+
+def test_leaky_score_gets_its_own_column(tmp_path):
+    """A decoder that read true labels in training shows its teacher-forced Q3 apart from the honest one."""
+    def report(honest, teacher):
+        score = {"mean": honest, "mean_ci": [honest - 0.01, honest + 0.01], "n_proteins": 511,
+                 "audit": {"teacher_forced": {"mean": teacher} if teacher else None}}
+        return {"sets": {"CB513": {"ss3": score}}, "residue_mode": "free" if teacher else "encoder"}
+    for name, r in {"teacher": report(0.41, 0.84), "encoder": report(0.62, None)}.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(r))
+    table = comparison_markdown({n: tmp_path / f"{n}.json" for n in ("teacher", "encoder")})
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]}
+    assert rows["teacher"][2:] == ["free", "41.0 [40.0, 42.0]", "84.0"]
+    assert rows["encoder"][2:] == ["encoder", "62.0 [61.0, 63.0]", "-"]
 
 
 def test_joint_runs_count_one_micro_batch_per_task(tmp_path):

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from dbmtl.examples import collate, residue_example
+from dbmtl.examples import collate, protein_example, residue_example
 from dbmtl.model.checkpoint import load_checkpoint
 from dbmtl.prediction import Predictor
 from dbmtl.tasks import TASKS
+from dbmtl.tokens import Alphabet
 from dbmtl.training import TrainConfig, Trainer
 from dbmtl.training.trainer import model_inputs
 
@@ -79,6 +80,42 @@ def test_placeholder_prediction_reads_what_training_fed(tmp_path, data):
             logits = model(inputs, positions=batch.positions, segments=batch.segments)
             logits = logits[0, len(rec.sequence): 2 * len(rec.sequence), alphabet.label_ids(task)]
         np.testing.assert_allclose(torch.softmax(logits, -1).numpy(), probs, atol=1e-5)
+
+
+def test_noised_teacher_inputs_replace_only_per_residue_labels(data):
+    """Noised teacher forcing corrupts label inputs, and nothing else: residues, control tokens and
+    per-protein labels stay; every replacement is a label of the same task; the rate follows label_noise."""
+    alphabet = Alphabet()
+    recs = [r for r in data.residue if r.ss8 is not None][:20]
+    rows = [residue_example(alphabet, TASKS[t], r.sequence, getattr(r, t), r.resolved, 1024)
+            for r in recs for t in ("ss3", "ss8")]
+    loc = next(r for r in data.protein if r.location)
+    rows.append(protein_example(alphabet, TASKS["loc"], loc.sequence, loc.location, 1024))
+    batch = collate([x for x in rows if x is not None], alphabet.pad_id)
+    assert torch.equal(model_inputs(batch.inputs, alphabet, "noised", 0.0), batch.inputs)
+    torch.manual_seed(0)
+    noised = model_inputs(batch.inputs, alphabet, "noised", 0.5)
+    changed = noised != batch.inputs
+    for name in ("ss3", "ss8"):
+        ids = torch.tensor(alphabet.label_ids(TASKS[name]))
+        slots = torch.isin(batch.inputs, ids)
+        assert torch.isin(noised[slots], ids).all()  # a label of the same task
+        k = len(ids)
+        rate = changed[slots].float().mean().item()
+        assert abs(rate - 0.5 * (k - 1) / k) < 0.03, (name, rate)
+    per_residue = torch.isin(batch.inputs, torch.tensor(alphabet.label_ids(TASKS["ss3"]) + alphabet.label_ids(TASKS["ss8"])))
+    assert not changed[~per_residue].any()
+    with pytest.raises(ValueError, match="label_noise"):
+        TrainConfig(model={"preset": "tiny", "label_inputs": "noised", "label_noise": 1.5}).model_config(len(alphabet))
+
+
+def test_noised_decoder_trains_and_predicts_free_running(tmp_path, data):
+    cfg = tiny_config(tmp_path, max_steps=2, tasks={"ss3": 1},
+                      model={"preset": "tiny", "label_inputs": "noised", "label_noise": 0.5})
+    trainer = Trainer(cfg, data, progress=False)
+    trainer.fit()
+    model, alphabet, _ = load_checkpoint(tmp_path / "run" / "checkpoint")
+    assert model.cfg.label_inputs == "noised" and Predictor(model, alphabet).residue_mode == "free"
 
 
 def test_bad_config_is_a_clear_error(tmp_path):

@@ -127,7 +127,7 @@ def cmd_evaluate(args) -> int:
     predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens,
                                           dtype=args.dtype, int8=args.int8, attention=args.attention)
     sets = args.sets.split(",") if args.sets else None
-    results = evaluate(predictor, resolve_data_dir(args.data_dir), limit=args.limit, audit=not args.no_audit,
+    results = evaluate(predictor, resolve_data_dir(args.data_dir), limit=args.limit, audit=args.audit,
                        sets=sets, log=lambda m: print(m, file=sys.stderr))
     results["model"] = str(args.model)
     results["command"] = "dbmtl " + " ".join(sys.argv[1:]) if sys.argv and "dbmtl" in sys.argv[0] else None
@@ -254,7 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("-o", "--out", default="evaluation", help="folder for evaluation.json and evaluation.md")
     ev.add_argument("--limit", type=int, help="first N proteins of each set only (quick check)")
     ev.add_argument("--sets", help="comma-separated subset of CB513,TS115,CASP12,DeepLoc")
-    ev.add_argument("--no-audit", action="store_true", help="skip the teacher-forced / copy-label audit")
+    ev.add_argument("--audit", action=argparse.BooleanOptionalAction, default=True,
+                    help="beside each honest per-residue score, the scores that read true labels or use no "
+                         "model (teacher-forced, copy previous true label, majority class), so a leak shows "
+                         "at a glance (default: on; --no-audit skips the extra teacher-forced pass)")
     model_options(ev)
     ev.set_defaults(func=cmd_evaluate)
 

@@ -31,8 +31,11 @@ def comparison_markdown(reports: dict[str, str | Path]) -> str:
     was not trained on the task (its head is untrained) or the set was not evaluated."""
     loaded = {name: json.loads(Path(p).read_text()) for name, p in reports.items()}
     present = [c for c in COLUMNS if any(c[1] in r["sets"] and c[2] in r["sets"][c[1]] for r in loaded.values())]
-    lines = ["| run | trained on | " + " | ".join(c[0] for c in present) + " |",
-             "|---|---|" + "---|" * len(present)]
+    leaky = {name: _teacher_forced_q3(r) for name, r in loaded.items()}
+    show_leak = any(v is not None for v in leaky.values())
+    head = [c[0] for c in present] + (["CB513 Q3 teacher-forced (reads true labels; not a score)"] if show_leak else [])
+    lines = ["| run | trained on | per-residue prediction | " + " | ".join(head) + " |",
+             "|---|---|---|" + "---|" * len(head)]
     for name, r in loaded.items():
         tasks = trained_tasks(r.get("model", ""))
         cells = []
@@ -43,9 +46,18 @@ def comparison_markdown(reports: dict[str, str | Path]) -> str:
                 continue
             lo, hi = score[f"{key}_ci"]
             cells.append(f"{100 * score[key]:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]")
+        if show_leak:
+            cells.append(f"{100 * leaky[name]:.1f}" if leaky[name] is not None else "-")
         label = ", ".join(sorted(tasks)) if tasks else "?"
-        lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {label} | {r.get('residue_mode', '?')} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _teacher_forced_q3(report: dict) -> float | None:
+    """The audit's teacher-forced CB513 Q3 (only decoders that read labels while training have one)."""
+    audit = report["sets"].get("CB513", {}).get("ss3", {}).get("audit") or {}
+    tf = audit.get("teacher_forced")
+    return tf["mean"] if tf else None
 
 
 def read_log(run_dir: str | Path) -> tuple[list[dict], list[dict]]:

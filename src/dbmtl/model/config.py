@@ -23,6 +23,11 @@ class ModelConfig:
     label_inputs: what the decoder reads in place of the previous labels while training:
       "teacher"     the true labels (the paper's teacher forcing; honest prediction then decodes freely)
       "placeholder" the task's control token once per residue (prediction is one pass over the same)
+      "noised"      the true labels, each replaced by a random label of its task with probability
+                    label_noise (the model learns to read its own imperfect outputs; prediction decodes
+                    freely, as for "teacher")
+    label_noise: replacement probability for "noised". 0.5 corrupts a third of SS3 inputs (a random
+      label may be the true one), about the error rate of the model's own predictions it reads later.
     """
 
     vocab_size: int = 56
@@ -34,14 +39,17 @@ class ModelConfig:
     kind: str = "decoder"
     rope_base: float = 1000.0
     label_inputs: str = "placeholder"
+    label_noise: float = 0.5
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
         if self.kind not in ("decoder", "encoder"):
             raise ValueError(f"kind must be 'decoder' or 'encoder', not {self.kind!r}")
-        if self.label_inputs not in ("teacher", "placeholder"):
-            raise ValueError(f"label_inputs must be 'teacher' or 'placeholder', not {self.label_inputs!r}")
+        if self.label_inputs not in ("teacher", "placeholder", "noised"):
+            raise ValueError(f"label_inputs must be 'teacher', 'placeholder' or 'noised', not {self.label_inputs!r}")
+        if not 0.0 <= self.label_noise <= 1.0:
+            raise ValueError(f"label_noise must be in [0, 1], not {self.label_noise}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -46,25 +46,51 @@ def placeholder_table(alphabet: Alphabet) -> torch.Tensor:
     return table
 
 
-_PLACEHOLDERS: dict[tuple, torch.Tensor] = {}
+def label_noise_tables(alphabet: Alphabet) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id -> (first label id, number of labels) of its per-residue task; (0, 0) for other tokens."""
+    first = torch.zeros(len(alphabet), dtype=torch.long)
+    size = torch.zeros(len(alphabet), dtype=torch.long)
+    for task in TASKS.values():
+        if task.kind == "residue":
+            ids = alphabet.label_ids(task)
+            if ids != list(range(ids[0], ids[0] + len(ids))):
+                raise ValueError(f"labels of {task.name} are not contiguous in the alphabet")
+            first[ids], size[ids] = ids[0], len(ids)
+    return first, size
 
 
-def model_inputs(inputs: torch.Tensor, alphabet: Alphabet, label_inputs: str) -> torch.Tensor:
+_TABLES: dict[tuple, object] = {}
+
+
+def _table(kind: str, alphabet: Alphabet, device) -> object:
+    key = (kind, tuple(alphabet.tokens), str(device))
+    if key not in _TABLES:
+        made = placeholder_table(alphabet) if kind == "placeholder" else label_noise_tables(alphabet)
+        _TABLES[key] = made.to(device) if kind == "placeholder" else tuple(t.to(device) for t in made)
+    return _TABLES[key]
+
+
+def model_inputs(inputs: torch.Tensor, alphabet: Alphabet, label_inputs: str, noise: float = 0.0) -> torch.Tensor:
     """What the model reads. In placeholder mode per-residue label inputs are hidden: each is replaced
-    by the task's control token, so every label slot also says which task it is."""
+    by the task's control token, so every label slot also says which task it is. With `noise` > 0
+    (noised teacher inputs, training only) each per-residue label input is replaced, with that
+    probability, by a label of its task drawn uniformly (torch's random stream, like dropout)."""
     if label_inputs == "placeholder":
-        key = (tuple(alphabet.tokens), str(inputs.device))
-        if key not in _PLACEHOLDERS:
-            _PLACEHOLDERS[key] = placeholder_table(alphabet).to(inputs.device)
-        return _PLACEHOLDERS[key][inputs]
+        return _table("placeholder", alphabet, inputs.device)[inputs]
+    if noise > 0:
+        first, size = _table("noise", alphabet, inputs.device)
+        n = size[inputs]
+        hit = (n > 0) & (torch.rand(inputs.shape, device=inputs.device) < noise)
+        drawn = first[inputs] + (torch.rand(inputs.shape, device=inputs.device) * n).long()
+        return torch.where(hit, drawn, inputs)
     return inputs
 
 
-def task_loss(model: torch.nn.Module, batch: Batch, alphabet: Alphabet, label_inputs: str
+def task_loss(model: torch.nn.Module, batch: Batch, alphabet: Alphabet, label_inputs: str, noise: float = 0.0
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Weighted cross-entropy over a right-padded batch; returns (mean loss, summed loss, logits).
     `model` may be the bare transformer or its DDP/FSDP wrapper."""
-    inputs = model_inputs(batch.inputs, alphabet, label_inputs)
+    inputs = model_inputs(batch.inputs, alphabet, label_inputs, noise)
     logits = model(inputs, positions=batch.positions, segments=batch.segments,
                    valid=None if batch.causal else batch.valid, causal=batch.causal)
     targets, w = batch.targets, batch.weights
@@ -99,6 +125,7 @@ class Trainer:
         self.model = Decoder(cfg.model_config(len(self.alphabet))).to(self.device)
         self.context = self.model.cfg.context
         self.label_inputs = self.model.cfg.label_inputs
+        self.label_noise = self.model.cfg.label_noise if self.label_inputs == "noised" else 0.0
         self.wrapped = wrap_model(self.model, self.group, self.device, cfg.parallel)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         torch.manual_seed(cfg.seed + 1 + self.group.rank)  # dropout differs across ranks
@@ -190,7 +217,7 @@ class Trainer:
             # gradients are all-reduced once per step, in the last backward pass
             with gradient_sync(self.wrapped, i == len(passes) - 1):
                 with self._autocast():
-                    loss, _, _ = task_loss(self.wrapped, batch, self.alphabet, self.label_inputs)
+                    loss, _, _ = task_loss(self.wrapped, batch, self.alphabet, self.label_inputs, self.label_noise)
                 (loss * scale / len(self.slots)).backward()
             losses.setdefault(task, []).append(loss.item())
         if self.cfg.grad_clip:
