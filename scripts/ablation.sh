@@ -8,17 +8,19 @@
 # Interrupt at will and run again: finished runs and reports are kept, training resumes.
 #   bash scripts/ablation.sh            # all runs (hours on a 2-core CPU: 1,500 micro-batches per run)
 #   bash scripts/ablation.sh joint      # some of them
+#   THREADS=1 bash scripts/ablation.sh A B & THREADS=1 bash scripts/ablation.sh C D   # two lanes on 2 cores
+#     (a mini-model step takes 5.5 s on 1 thread, 3.4 s on 2: two 1-thread lanes do about 25% more work)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=docs/evaluation/ablation
 runs=("$@")
-[ ${#runs[@]} -gt 0 ] || runs=(joint decoder_teacher decoder_noised no_lm ss3_only loc_only ss8_only ms_only decoder_placeholder)
+[ ${#runs[@]} -gt 0 ] || runs=(joint decoder_teacher decoder_noised encoder_mlm_pool no_lm ss3_only loc_only ss8_only ms_only decoder_placeholder)
 for name in "${runs[@]}"; do
   cfg=configs/ablation/$name.json
   run=runs/ablation/$name
   resume=
   [ -f "$run/checkpoint/state.json" ] && resume=--resume
-  .venv/bin/dbmtl train --config "$cfg" $resume --quiet
+  .venv/bin/dbmtl train --config "$cfg" $resume --quiet --threads "${THREADS:-2}"
   case $name in
     ss3_only|ss8_only) sets=CB513,TS115 ;;
     loc_only|ms_only) sets=DeepLoc ;;
@@ -27,7 +29,7 @@ for name in "${runs[@]}"; do
   audit=--no-audit
   case $name in decoder_*) audit= ;; esac  # the audit matters where a model read labels while training
   if [ ! -f "$out/$name/evaluation.json" ] || [ "$run/best/model.safetensors" -nt "$out/$name/evaluation.json" ]; then
-    .venv/bin/dbmtl evaluate --model "$run/best" --sets "$sets" $audit --threads 2 -o "$out/$name" > /dev/null
+    .venv/bin/dbmtl evaluate --model "$run/best" --sets "$sets" $audit --threads "${THREADS:-2}" -o "$out/$name" > /dev/null
   fi
 done
 # one table and one plot per comparison, of the runs finished so far
@@ -42,4 +44,4 @@ table() {  # table NAME RUN...
   .venv/bin/dbmtl curves "${curves[@]}" -o "$out/$file.png" || echo "(no plot: pip install -e '.[plots]')"
 }
 table multitask joint no_lm ss3_only ss8_only loc_only ms_only
-table decoders decoder_teacher decoder_noised decoder_placeholder joint
+table decoders decoder_teacher decoder_noised decoder_placeholder joint encoder_mlm_pool

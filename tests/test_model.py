@@ -35,6 +35,27 @@ def test_left_padding_with_positions_matches_unpadded():
         assert torch.allclose(model(padded, positions=positions, valid=valid)[:, 7:], model(x), atol=1e-5)
 
 
+def test_attention_pooling_ignores_padding_and_reads_every_residue():
+    """The per-protein answer (column 0) of a padded encoder row equals the unpadded one, and depends on
+    residues far from the control token only through the pooling as well as attention."""
+    model = make(kind="encoder", protein_pooling="attention")
+    assert sum(p.numel() for p in model.parameters()) == model.cfg.n_params()
+    torch.nn.init.normal_(model.pool.weight, std=0.5)  # sharp scores, so a wrong mask would show
+    x = torch.randint(3, 28, (1, 30))
+    padded = torch.cat([x, torch.zeros(1, 9, dtype=torch.long)], 1)
+    valid = torch.ones(1, 39, dtype=torch.bool)
+    valid[:, 30:] = False
+    with torch.no_grad():
+        alone = model(x, causal=False)
+        together = model(padded, valid=valid, causal=False)
+        assert torch.allclose(together[:, :30], alone, atol=1e-5)
+        changed = x.clone()
+        changed[0, -1] = 3 if x[0, -1] != 3 else 4
+        assert not torch.allclose(model(changed, causal=False)[:, 0], alone[:, 0], atol=1e-4)
+    with pytest.raises(ValueError, match="encoder"):
+        make(protein_pooling="attention")
+
+
 def test_context_overflow_is_an_error():
     model = make(context=16)
     with pytest.raises(ValueError, match="exceeds the context"):

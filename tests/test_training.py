@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from dbmtl.examples import collate, protein_example, residue_example
+from dbmtl.examples import collate, mask_residues, masked_lm_example, protein_example, residue_example
 from dbmtl.model.checkpoint import load_checkpoint
 from dbmtl.prediction import Predictor
 from dbmtl.tasks import TASKS
@@ -116,6 +116,37 @@ def test_noised_decoder_trains_and_predicts_free_running(tmp_path, data):
     trainer.fit()
     model, alphabet, _ = load_checkpoint(tmp_path / "run" / "checkpoint")
     assert model.cfg.label_inputs == "noised" and Predictor(model, alphabet).residue_mode == "free"
+
+
+def test_masked_lm_hides_and_scores_only_chosen_residues(data):
+    alphabet = Alphabet()
+    seqs = [r.sequence for r in data.residue[:40]]
+    batch = collate([masked_lm_example(alphabet, TASKS["lm"], s, 1024) for s in seqs], alphabet.pad_id)
+    assert not batch.causal and (batch.weights == 0).all()  # nothing is scored before masking
+    read, weights = mask_residues(batch.inputs, batch.targets, alphabet, 0.15, torch.Generator().manual_seed(0))
+    residues = batch.valid & (batch.targets != alphabet.pad_id)
+    assert not residues[:, 0].any()  # the control token is never a target
+    chosen = weights > 0
+    assert not chosen[~residues].any()
+    assert abs(chosen[residues].float().mean().item() - 0.15) < 0.01
+    hidden = read[chosen] == alphabet.mask_id
+    assert abs(hidden.float().mean().item() - 0.8) < 0.03
+    assert torch.equal(read[~chosen], batch.inputs[~chosen])  # what is not scored is read as it is
+    # the answer is never readable where it is hidden: a hidden residue's input is not its target
+    assert (read[chosen][hidden] != batch.targets[chosen][hidden]).all()
+
+
+def test_masked_lm_encoder_trains_on_hidden_residues(tmp_path, data):
+    cfg = tiny_config(tmp_path, max_steps=30, decay_steps=30, tasks={"lm": 1.0}, lm_objective="masked",
+                      model={"preset": "tiny", "kind": "encoder"}, eval_every=30, valid_examples=32)
+    trainer = Trainer(cfg, data, progress=False)
+    before = trainer.validate()["lm"]["loss"]
+    after = trainer.fit()["lm"]["loss"]
+    # untrained: about log(56), a guess over the whole vocabulary; after 30 steps below log(20) = 3.0, a
+    # uniform guess over amino acids (the composition alone gives about 2.9; context needs far longer)
+    assert before > 3.8 and after < 2.99
+    with pytest.raises(ValueError, match="encoder"):
+        Trainer(tiny_config(tmp_path, tasks={"lm": 1.0}, lm_objective="masked"), data, progress=False)
 
 
 def test_bad_config_is_a_clear_error(tmp_path):

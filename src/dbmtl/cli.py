@@ -21,6 +21,8 @@ def cmd_train(args) -> int:
         cfg.max_steps = args.max_steps
     if args.corpus:
         cfg.corpus = args.corpus
+    if args.threads:
+        cfg.threads = args.threads
     data = load_training_data(resolve_data_dir(args.data_dir or cfg.data_dir))
     try:
         trainer = Trainer(cfg, data, progress=not args.quiet)
@@ -196,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     t.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
     t.add_argument("--corpus", help="LM corpus prepared by `dbmtl prepare-corpus` (default: the data folder's FASTA)")
+    t.add_argument("--threads", type=int, help="torch CPU threads (overrides the config's)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 

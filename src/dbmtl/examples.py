@@ -11,7 +11,9 @@ Decoder layouts (the paper's; next-token prediction, causal attention; T = model
 Encoder layouts (the paper's named fix; bidirectional attention, an output at every residue):
   per-residue  <CTRL> residues                    label of residue k read at residue k; up to T-1 residues
   per-protein  <CTRL> residues                    label read at <CTRL>; first and last (T-1)//2 residues
-  LM           as for the decoder (causal), so one model still learns the language task
+  LM           as for the decoder (causal, lm_objective "causal"), or
+  masked LM    <UNIREF50> residues, bidirectional (lm_objective "masked"): residues chosen at batch time
+               by mask_residues are hidden and predicted at their own position; first T-1 residues kept
 
 Aligned positions (decoder). Every token has a segment (0: the sequence, 1: the control token and what
 follows) and a position within its segment. The slot that predicts label k (the control token for k = 0,
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from .tasks import TASKS, Task
-from .tokens import Alphabet
+from .tokens import STANDARD_AMINO_ACIDS, Alphabet
 
 
 @dataclass
@@ -92,6 +94,32 @@ def lm_example(alphabet: Alphabet, task: Task, sequence: str, context: int) -> E
     n = len(tokens)
     return Example(task.name, tokens[:-1], tokens[1:], torch.ones(n - 1), torch.arange(n - 1),
                    torch.zeros(n - 1, dtype=torch.long))
+
+
+def masked_lm_example(alphabet: Alphabet, task: Task, sequence: str, context: int) -> Example:
+    """Encoder row `<UNIREF50> residues` whose targets are the residues themselves, none scored yet:
+    mask_residues picks which ones are hidden and scored, fresh for every batch."""
+    ex = encoder_row(alphabet, task, sequence[: context - 1])
+    ex.targets[1:] = ex.inputs[1:]
+    return ex
+
+
+def mask_residues(inputs: torch.Tensor, targets: torch.Tensor, alphabet: Alphabet, rate: float = 0.15,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's masking over rows from masked_lm_example (any shape): every residue target is chosen with
+    probability `rate`; a chosen residue is read as <mask> (80%), as a random standard amino acid (10%)
+    or as itself (10%). Returns (inputs to read, loss weights: 1 on chosen residues only)."""
+    def uniform():
+        return torch.rand(inputs.shape, generator=generator, device=inputs.device)
+
+    candidate = (targets != alphabet.pad_id) & (inputs == targets)
+    chosen = candidate & (uniform() < rate)
+    how = uniform()
+    standard = torch.tensor([alphabet.index[a] for a in STANDARD_AMINO_ACIDS], device=inputs.device)
+    random_aa = standard[(uniform() * len(standard)).long().clamp(max=len(standard) - 1)]
+    read = torch.where(chosen & (how < 0.8), torch.full_like(inputs, alphabet.mask_id), inputs)
+    read = torch.where(chosen & (how >= 0.8) & (how < 0.9), random_aa, read)
+    return read, chosen.float()
 
 
 def residue_example(alphabet: Alphabet, task: Task, sequence: str, labels: str, resolved, context: int,

@@ -26,6 +26,10 @@ class ModelConfig:
       "noised"      the true labels, each replaced by a random label of its task with probability
                     label_noise (the model learns to read its own imperfect outputs; prediction decodes
                     freely, as for "teacher")
+    protein_pooling: how an encoder's per-protein answer (read at the control token) sees the residues:
+      "cls"       the control token's own state (it attends to every residue in every layer)
+      "attention" plus an attention-pooled summary of the residue states: for each feature a softmax over
+                  residues of a learned score (light attention, Staerk et al. 2021, without its convolution)
     label_noise: replacement probability for "noised". 0.5 corrupts a third of SS3 inputs (a random
       label may be the true one), about the error rate of the model's own predictions it reads later.
     """
@@ -40,6 +44,7 @@ class ModelConfig:
     rope_base: float = 1000.0
     label_inputs: str = "placeholder"
     label_noise: float = 0.5
+    protein_pooling: str = "cls"
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
@@ -48,6 +53,10 @@ class ModelConfig:
             raise ValueError(f"kind must be 'decoder' or 'encoder', not {self.kind!r}")
         if self.label_inputs not in ("teacher", "placeholder", "noised"):
             raise ValueError(f"label_inputs must be 'teacher', 'placeholder' or 'noised', not {self.label_inputs!r}")
+        if self.protein_pooling not in ("cls", "attention"):
+            raise ValueError(f"protein_pooling must be 'cls' or 'attention', not {self.protein_pooling!r}")
+        if self.protein_pooling == "attention" and self.kind != "encoder":
+            raise ValueError("protein_pooling 'attention' is for the encoder kind")
         if not 0.0 <= self.label_noise <= 1.0:
             raise ValueError(f"label_noise must be in [0, 1], not {self.label_noise}")
 
@@ -61,7 +70,8 @@ class ModelConfig:
     def n_params(self) -> int:
         d = self.n_embd
         per_layer = 12 * d * d + 13 * d
-        return self.n_layer * per_layer + (self.vocab_size + 7) * d + 2 * d
+        pool = d * d + d if self.protein_pooling == "attention" else 0
+        return self.n_layer * per_layer + (self.vocab_size + 7) * d + 2 * d + pool
 
 
 # paper: Elnaggar et al. (12 layers, hidden 1024, 16 heads, dropout 0.2, length 1024), ~152M parameters.

@@ -150,6 +150,8 @@ class Decoder(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.n_embd)
+        # per-feature attention scores over residues for per-protein answers (protein_pooling "attention")
+        self.pool = nn.Linear(cfg.n_embd, cfg.n_embd) if cfg.protein_pooling == "attention" else None
         self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
         self.head.weight = self.wte.weight  # tied input / output embeddings
         self.apply(self._init_weights)
@@ -211,4 +213,17 @@ class Decoder(nn.Module):
             x = block(x, mask, rope, cache, causal)
         if cache is not None:
             cache.length += T
+        if self.pool is not None and not causal:
+            x = self._pool_residues(x, valid)
         return self.head(self.ln_f(x))
+
+    def _pool_residues(self, x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+        """Add to the control token's state (column 0, where per-protein labels are read) a per-feature
+        softmax-weighted average of the residue states (columns 1.., padding excluded)."""
+        residues = x[:, 1:]
+        scores = self.pool(residues).float()
+        if valid is not None:
+            scores = scores.masked_fill(~valid[:, 1:, None], float("-inf"))
+        weights = torch.softmax(scores, dim=1).to(residues.dtype)
+        pooled = (weights * residues).sum(1, keepdim=True)
+        return torch.cat([x[:, :1] + pooled, residues], dim=1)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..datasets import corpus_sequences
-from ..examples import Example, lm_example, protein_example, residue_example
+from ..examples import Example, lm_example, masked_lm_example, protein_example, residue_example
 from ..tasks import TASKS
 from ..tokens import Alphabet
 
@@ -70,11 +70,13 @@ class FastaCorpus:
 
 class CorpusStream:
     """LM examples from one stream of a corpus (stream `index` of `count`: each gradient-accumulation slot
-    reads its own). Its place is (epoch, offset): sequences consumed in the current pass."""
+    reads its own). Its place is (epoch, offset): sequences consumed in the current pass.
+    masked: rows for the masked-LM objective (encoder) instead of next-residue rows."""
 
     def __init__(self, corpus, alphabet: Alphabet, context: int, index: int = 0, count: int = 1, seed: int = 0,
-                 workers: int = 0, epoch: int = 0, offset: int = 0):
+                 workers: int = 0, epoch: int = 0, offset: int = 0, masked: bool = False):
         self.corpus = corpus
+        self.make_example = masked_lm_example if masked else lm_example
         self.alphabet = alphabet
         self.context = context
         self.index, self.count, self.seed, self.workers = index, count, seed, workers
@@ -113,7 +115,7 @@ class CorpusStream:
         longest = 0
         while True:
             seq = self._next()
-            ex = lm_example(self.alphabet, task, seq, self.context)
+            ex = self.make_example(self.alphabet, task, seq, self.context)
             longer = max(longest, len(ex.inputs))
             if batch and longer * (len(batch) + 1) > batch_tokens:
                 self._pending = seq  # keep it for the next batch

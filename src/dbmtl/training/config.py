@@ -26,6 +26,10 @@ class TrainConfig:
     # label per protein cannot swing the shared weights on its own); "sample": each micro-batch is one
     # task drawn with probability proportional to its weight (cheaper steps, noisier).
     mixing: str = "joint"
+    # LM task of an encoder: "causal" (next residue, left-to-right rows, as the decoder) or "masked"
+    # (BERT: 15% of residues hidden, predicted from both sides, the same attention the other tasks use)
+    lm_objective: str = "causal"
+    mask_rate: float = 0.15
     lr: float = 2e-4
     warmup_steps: int = 16_000
     decay_steps: int = 250_000
@@ -67,6 +71,10 @@ class TrainConfig:
             raise ValueError("at least one task needs a positive weight")
         if self.mixing not in ("joint", "sample"):
             raise ValueError(f"mixing must be 'joint' or 'sample', not {self.mixing!r}")
+        if self.lm_objective not in ("causal", "masked"):
+            raise ValueError(f"lm_objective must be 'causal' or 'masked', not {self.lm_objective!r}")
+        if not 0.0 < self.mask_rate < 1.0:
+            raise ValueError(f"mask_rate must be in (0, 1), not {self.mask_rate}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, not {self.precision!r}")
         if self.parallel not in ("ddp", "fsdp"):

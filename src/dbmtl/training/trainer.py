@@ -26,7 +26,7 @@ from tqdm import tqdm
 from ..corpus_shards import CorpusShards
 from ..datasets import TrainingData
 from ..distributed import full_model_state, full_optimizer_state, gradient_sync, init_process_group, load_full_state, wrap_model
-from ..examples import Batch, collate
+from ..examples import Batch, collate, mask_residues
 from ..model.checkpoint import load_checkpoint, save_checkpoint
 from ..model.decoder import Decoder
 from ..tasks import TASKS
@@ -126,6 +126,9 @@ class Trainer:
         self.context = self.model.cfg.context
         self.label_inputs = self.model.cfg.label_inputs
         self.label_noise = self.model.cfg.label_noise if self.label_inputs == "noised" else 0.0
+        self.masked_lm = cfg.lm_objective == "masked"
+        if self.masked_lm and self.model.cfg.kind != "encoder":
+            raise ValueError("lm_objective 'masked' needs a bidirectional model: set model kind 'encoder'")
         self.wrapped = wrap_model(self.model, self.group, self.device, cfg.parallel)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         torch.manual_seed(cfg.seed + 1 + self.group.rank)  # dropout differs across ranks
@@ -163,7 +166,8 @@ class Trainer:
         lm = None
         if self.corpus is not None:
             lm = CorpusStream(self.corpus, self.alphabet, self.context, index=index, count=self.cfg.grad_accum,
-                              seed=self.cfg.seed, workers=self.cfg.data_workers, **(lm_state or {}))
+                              seed=self.cfg.seed, workers=self.cfg.data_workers, masked=self.masked_lm,
+                              **(lm_state or {}))
         return Slot(index, rng, lm)
 
     def _validation_examples(self, valid: TrainingData, data: TrainingData) -> dict[str, list]:
@@ -175,11 +179,15 @@ class Trainer:
         for name in self.weights:
             if name == "lm":
                 corpus = CorpusShards(self.cfg.corpus, "valid") if self.cfg.corpus else FastaCorpus(data, "valid")
-                stream = CorpusStream(corpus, self.alphabet, self.context, seed=self.cfg.seed)
+                stream = CorpusStream(corpus, self.alphabet, self.context, seed=self.cfg.seed, masked=self.masked_lm)
                 examples = []
                 while len(examples) < n and stream.epoch == 0:
                     examples += stream.sample(self.cfg.batch_tokens)
                 out[name] = examples[:n]
+                if self.masked_lm:  # the same hidden residues at every validation
+                    fixed = torch.Generator().manual_seed(self.cfg.seed)
+                    for ex in out[name]:
+                        ex.inputs, ex.weights = mask_residues(ex.inputs, ex.targets, self.alphabet, self.cfg.mask_rate, fixed)
             else:
                 examples = labeled_examples(name, valid, self.alphabet, self.context, self.model.cfg.kind)
                 chosen = sorted(pick.choice(len(examples), size=min(n, len(examples)), replace=False)) if examples else []
@@ -203,7 +211,10 @@ class Trainer:
 
     def _micro_batch(self, slot: Slot, task: str):
         examples = slot.lm.sample(self.cfg.batch_tokens) if task == "lm" else self.pools[task].sample(slot.rng, self.cfg.batch_tokens)
-        return collate(examples, self.alphabet.pad_id).to(self.device)
+        batch = collate(examples, self.alphabet.pad_id).to(self.device)
+        if task == "lm" and self.masked_lm:  # fresh residues hidden each time (torch's stream, like dropout)
+            batch.inputs, batch.weights = mask_residues(batch.inputs, batch.targets, self.alphabet, self.cfg.mask_rate)
+        return batch
 
     def train_step(self) -> dict[str, float]:
         self.model.train()
