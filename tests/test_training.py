@@ -11,6 +11,7 @@ from dbmtl.prediction import Predictor
 from dbmtl.tasks import TASKS
 from dbmtl.tokens import Alphabet
 from dbmtl.training import TrainConfig, Trainer
+from dbmtl.training.batches import FastaCorpus, WithLabeledSequences
 from dbmtl.training.trainer import model_inputs
 
 from helpers import small_training_data, straight_and_resumed
@@ -147,6 +148,27 @@ def test_masked_lm_encoder_trains_on_hidden_residues(tmp_path, data):
     assert before > 3.8 and after < 2.99
     with pytest.raises(ValueError, match="encoder"):
         Trainer(tiny_config(tmp_path, tasks={"lm": 1.0}, lm_objective="masked"), data, progress=False)
+
+
+def test_lm_on_labeled_weaves_labeled_sequences_into_the_corpus(data):
+    """Each of two streams alternates corpus and labeled sequences; together they read every one of both
+    exactly once per epoch; a stream resumed at an offset continues where it stopped."""
+    class FirstOfCorpus:  # the real corpus's first 300 sequences, with the corpus stream interface
+        def stream(self, index, count, epoch, offset=0, seed=0, workers=0):
+            return iter(corpus[index::count][offset:])
+
+    corpus = [s for s, _ in zip(FastaCorpus(data).stream(0, 1, 0), range(300))]
+    labeled = sorted({r.sequence for r in data.residue})[:120]
+    small = WithLabeledSequences(FirstOfCorpus(), labeled)
+    streams = [list(small.stream(i, 2, epoch=0)) for i in range(2)]
+    assert sorted(streams[0] + streams[1]) == sorted(corpus + labeled)
+    assert streams[0][:4] == [corpus[0], labeled_order(labeled, 0, 2)[0], corpus[2], labeled_order(labeled, 0, 2)[1]]
+    assert list(small.stream(1, 2, epoch=0, offset=37)) == streams[1][37:]
+    assert list(small.stream(0, 2, epoch=1)) != streams[0]  # labeled order reshuffled per epoch
+
+
+def labeled_order(labeled, index, count, seed=0, epoch=0):
+    return [labeled[i] for i in np.random.default_rng([seed, epoch, 1]).permutation(len(labeled))[index::count]]
 
 
 def test_bad_config_is_a_clear_error(tmp_path):

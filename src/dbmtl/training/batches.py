@@ -68,6 +68,30 @@ class FastaCorpus:
         return islice(mine, offset, None)
 
 
+class WithLabeledSequences:
+    """An LM corpus with the labeled training proteins' sequences woven in (language modelling on
+    unlabeled and labeled sequences): one of each in turn while both last. The labeled ones come in a
+    seeded order per epoch, and stream `index` of `count` takes every count-th of them, as for the
+    corpus, so slots still read disjoint shares and a stream is a function of (index, epoch)."""
+
+    def __init__(self, corpus, sequences: list[str]):
+        self.corpus, self.sequences = corpus, sequences
+
+    def stream(self, index: int, count: int, epoch: int, offset: int = 0, seed: int = 0, workers: int = 0) -> Iterator[str]:
+        order = np.random.default_rng([seed, epoch, 1]).permutation(len(self.sequences))[index::count]
+        sources = [iter(self.corpus.stream(index, count, epoch, 0, seed, workers)), (self.sequences[i] for i in order)]
+
+        def woven():
+            while sources:
+                for it in list(sources):
+                    try:
+                        yield next(it)
+                    except StopIteration:
+                        sources.remove(it)
+
+        return islice(woven(), offset, None)
+
+
 class CorpusStream:
     """LM examples from one stream of a corpus (stream `index` of `count`: each gradient-accumulation slot
     reads its own). Its place is (epoch, offset): sequences consumed in the current pass.

@@ -30,6 +30,7 @@ class TrainConfig:
     # (BERT: 15% of residues hidden, predicted from both sides, the same attention the other tasks use)
     lm_objective: str = "causal"
     mask_rate: float = 0.15
+    lm_on_labeled: bool = False  # the LM task also reads the labeled training proteins' sequences
     lr: float = 2e-4
     warmup_steps: int = 16_000
     decay_steps: int = 250_000

@@ -31,7 +31,7 @@ from ..model.checkpoint import load_checkpoint, save_checkpoint
 from ..model.decoder import Decoder
 from ..tasks import TASKS
 from ..tokens import Alphabet
-from .batches import CorpusStream, FastaCorpus, LabeledPool, labeled_examples
+from .batches import CorpusStream, FastaCorpus, LabeledPool, WithLabeledSequences, labeled_examples
 from .config import TrainConfig
 
 log = logging.getLogger("dbmtl")
@@ -154,6 +154,9 @@ class Trainer:
                 self.corpus = FastaCorpus(data, "train")
             else:
                 raise ValueError("task 'lm' has a weight but no corpus files were found")
+            if cfg.lm_on_labeled:
+                labeled = sorted({r.sequence for r in train.residue} | {r.sequence for r in train.protein})
+                self.corpus = WithLabeledSequences(self.corpus, labeled)
         per_rank = cfg.grad_accum // self.group.world_size
         self.slots = [self._slot(j) for j in range(self.group.rank * per_rank, (self.group.rank + 1) * per_rank)]
         self.valid = self._validation_examples(valid, data)
