@@ -158,6 +158,16 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_learning_curve(args) -> int:
+    from .evaluation.learning_curve import learning_curve_markdown
+
+    table = learning_curve_markdown(_named(args.reports), args.seconds_per_micro_batch)
+    print(table, end="")
+    if args.out:
+        Path(args.out).write_text(table)
+    return 0
+
+
 def cmd_curves(args) -> int:
     from .evaluation.compare import plot_curves
 
@@ -238,6 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("reports", nargs="+", help="NAME=path/to/evaluation.json (or just the path)")
     cp.add_argument("-o", "--out", help="also write the markdown table here")
     cp.set_defaults(func=cmd_compare)
+
+    lc = sub.add_parser("learning-curve", help="test scores of one recipe at several budgets, fitted against "
+                        "log compute and solved for issue 4's targets")
+    lc.add_argument("reports", nargs="+", help="NAME=path/to/evaluation.json of models trained with different budgets")
+    lc.add_argument("--seconds-per-micro-batch", type=float,
+                    help="measured cost of one micro-batch on this machine, to print CPU hours as well")
+    lc.add_argument("-o", "--out", help="also write the markdown tables here")
+    lc.set_defaults(func=cmd_learning_curve)
 
     cv = sub.add_parser("curves", help="plot training loss and validation scores of runs (needs matplotlib)")
     cv.add_argument("runs", nargs="+", help="NAME=run folder (with log.jsonl), or just the folder")
