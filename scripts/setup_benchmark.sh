@@ -14,6 +14,6 @@ if ! command -v mmseqs >/dev/null 2>&1; then
   fi
 fi
 if [ -x .venv/bin/python ]; then
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[bench]"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[plots]"
 fi
 command -v mmseqs >/dev/null && mmseqs version || true

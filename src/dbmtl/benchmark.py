@@ -823,7 +823,7 @@ def write_outputs(r: dict, out: Path, plot: bool = True, log=print) -> None:
         if plot_results(r, out / "benchmark.png"):
             md += "\n![seconds per protein against database size; memory curve](benchmark.png)\n"
         else:
-            log("benchmark: matplotlib is not installed (pip install -e .[bench]); no plot written")
+            log("benchmark: matplotlib is not installed (pip install -e .[plots]); no plot written")
     (out / "benchmark.md").write_text(md)
     log(f"benchmark: written {out / 'benchmark.json'}, {out / 'benchmark.md'}")
 
