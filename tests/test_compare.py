@@ -34,7 +34,7 @@ def test_leaky_score_gets_its_own_column(tmp_path):
     """A decoder that read true labels in training shows its teacher-forced Q3 apart from the honest one."""
     def report(honest, teacher):
         score = {"mean": honest, "mean_ci": [honest - 0.01, honest + 0.01], "n_proteins": 511,
-                 "audit": {"teacher_forced": {"mean": teacher} if teacher else None}}
+                 "audit": {"teacher_forced": {"mean": teacher} if teacher else None, "majority_class": {"mean": 0.434}}}
         return {"sets": {"CB513": {"ss3": score}}, "residue_mode": "free" if teacher else "encoder"}
     for name, r in {"teacher": report(0.41, 0.84), "encoder": report(0.62, None)}.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(r))
@@ -42,6 +42,7 @@ def test_leaky_score_gets_its_own_column(tmp_path):
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]}
     assert rows["teacher"][2:] == ["free", "41.0 [40.0, 42.0]", "84.0"]
     assert rows["encoder"][2:] == ["encoder", "62.0 [61.0, 63.0]", "-"]
+    assert rows["majority class (no model)"][3:] == ["43.4", "-"]  # the floor every model must clear
 
 
 def test_joint_runs_count_one_micro_batch_per_task(tmp_path):

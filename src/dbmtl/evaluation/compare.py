@@ -50,7 +50,24 @@ def comparison_markdown(reports: dict[str, str | Path]) -> str:
             cells.append(f"{100 * leaky[name]:.1f}" if leaky[name] is not None else "-")
         label = ", ".join(sorted(tasks)) if tasks else "?"
         lines.append(f"| {name} | {label} | {r.get('residue_mode', '?')} | " + " | ".join(cells) + " |")
+    baseline = [_majority(loaded.values(), set_name, task) for _, set_name, task, _ in present]
+    if any(b is not None for b in baseline):
+        cells = [f"{100 * b:.1f}" if b is not None else "-" for b in baseline] + (["-"] if show_leak else [])
+        lines.append("| majority class (no model) | - | - | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _majority(reports, set_name: str, task: str) -> float | None:
+    """Accuracy of always answering the commonest true class of the set: from the audit (per-residue
+    tasks, when it ran) or from the confusion matrix's row sums (per-protein tasks)."""
+    for r in reports:
+        score = r["sets"].get(set_name, {}).get(task) or {}
+        if (score.get("audit") or {}).get("majority_class"):
+            return score["audit"]["majority_class"]["mean"]
+        if score.get("confusion") and score.get("n_proteins"):
+            rows = [sum(row) for row in score["confusion"]]
+            return max(rows) / sum(rows)
+    return None
 
 
 def _teacher_forced_q3(report: dict) -> float | None:
