@@ -108,21 +108,26 @@ def plot_curves(runs: dict[str, str | Path], out: str | Path, x: str = "micro_ba
     tasks = sorted({t for tr, _ in logs.values() for rec in tr for t in rec["loss"]},
                    key=lambda t: ["lm", "ss3", "ss8", "loc", "ms"].index(t) if t in ("lm", "ss3", "ss8", "loc", "ms") else 9)
     fig, axes = plt.subplots(2, len(tasks), figsize=(3.6 * len(tasks), 6.4), squeeze=False)
-    for name, (train, valid) in logs.items():
+    for i, (name, (train, valid)) in enumerate(logs.items()):
+        color = f"C{i % 10}"  # one colour per run in every panel
         per_step = micro_batches_per_step(runs[name]) if x == "micro_batches" else 1
         for col, task in enumerate(tasks):
             pts = [(rec["step"] * per_step, rec["loss"][task]) for rec in train if task in rec["loss"]]
             if pts:
-                axes[0][col].plot(*zip(*pts), label=name, lw=1)
+                axes[0][col].plot(*zip(*pts), label=name, lw=1, color=color)
             metric = "loss" if task == "lm" else "accuracy"
             vpts = [(rec["step"] * per_step, rec["valid"][task][metric]) for rec in valid if task in rec["valid"]]
             if vpts:
-                axes[1][col].plot(*zip(*vpts), marker="o", ms=3, label=name, lw=1)
+                axes[1][col].plot(*zip(*vpts), marker="o", ms=3, label=name, lw=1, color=color)
             axes[0][col].set_title(f"{task}: training loss")
             axes[1][col].set_title(f"{task}: validation {metric}")
             axes[1][col].set_xlabel("micro-batches (compute)" if x == "micro_batches" else "optimizer steps")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
+    handles = {}
+    for ax in axes.flat:  # a run trained on some tasks only appears in some panels: one legend for all
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    fig.legend(handles.values(), handles.keys(), loc="upper center", ncol=len(handles), fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
