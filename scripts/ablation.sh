@@ -9,7 +9,7 @@
 #   bash scripts/ablation.sh            # all runs (hours on a 2-core CPU: 1,500 micro-batches per run)
 #   bash scripts/ablation.sh joint      # some of them
 #   THREADS=1 bash scripts/ablation.sh A B & THREADS=1 bash scripts/ablation.sh C D   # two lanes on 2 cores
-#     (a mini-model step takes 5.5 s on 1 thread, 3.4 s on 2: two 1-thread lanes do about 25% more work)
+#     (on this 2-core CPU a joint step took 5.5 s on 1 thread, 3.4 s on 2: two 1-thread lanes do more work; docs/results.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=docs/evaluation/ablation

@@ -87,9 +87,13 @@ def read_log(run_dir: str | Path) -> tuple[list[dict], list[dict]]:
 
 
 def micro_batches_per_step(run_dir: str | Path) -> int:
-    cfg = json.loads((Path(run_dir) / "train_config.json").read_text())
-    tasks = sum(1 for w in cfg["tasks"].values() if w > 0)
-    return cfg["grad_accum"] * (tasks if cfg.get("mixing", "joint") == "joint" else 1)
+    return step_micro_batches(json.loads((Path(run_dir) / "train_config.json").read_text()))
+
+
+def step_micro_batches(train_config: dict) -> int:
+    """Micro-batches one optimizer step computes: grad_accum, times the number of tasks when mixing is joint."""
+    tasks = sum(1 for w in train_config["tasks"].values() if w > 0)
+    return train_config.get("grad_accum", 1) * (tasks if train_config.get("mixing", "joint") == "joint" else 1)
 
 
 def plot_curves(runs: dict[str, str | Path], out: str | Path, x: str = "micro_batches") -> Path:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .compare import step_micro_batches
+
 # issue 4's targets: (label, set, task, score key, target)
 TARGETS = [
     ("CB513 Q3", "CB513", "ss3", "mean", 0.72),
@@ -22,10 +24,7 @@ TARGETS = [
 def model_compute(model_dir: str | Path) -> tuple[int, int]:
     """(micro-batches the saved model was trained with, tokens per micro-batch)."""
     meta = json.loads((Path(model_dir) / "config.json").read_text())
-    train = meta["train"]
-    tasks = sum(1 for w in train["tasks"].values() if w > 0)
-    per_step = train.get("grad_accum", 1) * (tasks if train.get("mixing", "joint") == "joint" else 1)
-    return int(meta["step"]) * per_step, int(train["batch_tokens"])
+    return int(meta["step"]) * step_micro_batches(meta["train"]), int(meta["train"]["batch_tokens"])
 
 
 def fit_log_linear(x: list[float], y: list[float]) -> tuple[float, float]:

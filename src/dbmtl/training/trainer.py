@@ -37,17 +37,11 @@ from .config import TrainConfig
 log = logging.getLogger("dbmtl")
 
 
-def placeholder_table(alphabet: Alphabet) -> torch.Tensor:
-    """Token id -> id fed in its place: each per-residue label becomes its task's control token."""
-    table = torch.arange(len(alphabet))
-    for task in TASKS.values():
-        if task.kind == "residue":
-            table[alphabet.label_ids(task)] = alphabet.control_id(task)
-    return table
-
-
-def label_noise_tables(alphabet: Alphabet) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token id -> (first label id, number of labels) of its per-residue task; (0, 0) for other tokens."""
+def label_input_tables(alphabet: Alphabet) -> torch.Tensor:
+    """(3, vocab) lookup tables, indexed by token id: [0] the id fed in its place in placeholder mode
+    (each per-residue label becomes its task's control token, others stay), [1] the first label id and
+    [2] the number of labels of its per-residue task (0 for other tokens), for drawing noised labels."""
+    placeholder = torch.arange(len(alphabet))
     first = torch.zeros(len(alphabet), dtype=torch.long)
     size = torch.zeros(len(alphabet), dtype=torch.long)
     for task in TASKS.values():
@@ -55,18 +49,18 @@ def label_noise_tables(alphabet: Alphabet) -> tuple[torch.Tensor, torch.Tensor]:
             ids = alphabet.label_ids(task)
             if ids != list(range(ids[0], ids[0] + len(ids))):
                 raise ValueError(f"labels of {task.name} are not contiguous in the alphabet")
+            placeholder[ids] = alphabet.control_id(task)
             first[ids], size[ids] = ids[0], len(ids)
-    return first, size
+    return torch.stack([placeholder, first, size])
 
 
-_TABLES: dict[tuple, object] = {}
+_TABLES: dict[tuple, torch.Tensor] = {}
 
 
-def _table(kind: str, alphabet: Alphabet, device) -> object:
-    key = (kind, tuple(alphabet.tokens), str(device))
+def _tables(alphabet: Alphabet, device) -> torch.Tensor:
+    key = (tuple(alphabet.tokens), str(device))
     if key not in _TABLES:
-        made = placeholder_table(alphabet) if kind == "placeholder" else label_noise_tables(alphabet)
-        _TABLES[key] = made.to(device) if kind == "placeholder" else tuple(t.to(device) for t in made)
+        _TABLES[key] = label_input_tables(alphabet).to(device)
     return _TABLES[key]
 
 
@@ -76,9 +70,9 @@ def model_inputs(inputs: torch.Tensor, alphabet: Alphabet, label_inputs: str, no
     (noised teacher inputs, training only) each per-residue label input is replaced, with that
     probability, by a label of its task drawn uniformly (torch's random stream, like dropout)."""
     if label_inputs == "placeholder":
-        return _table("placeholder", alphabet, inputs.device)[inputs]
+        return _tables(alphabet, inputs.device)[0][inputs]
     if noise > 0:
-        first, size = _table("noise", alphabet, inputs.device)
+        _, first, size = _tables(alphabet, inputs.device)
         n = size[inputs]
         hit = (n > 0) & (torch.rand(inputs.shape, device=inputs.device) < noise)
         drawn = first[inputs] + (torch.rand(inputs.shape, device=inputs.device) * n).long()
