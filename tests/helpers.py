@@ -9,11 +9,12 @@ from dbmtl.prediction import Predictor
 from dbmtl.tokens import Alphabet
 
 
-def tiny_predictor(label_inputs: str = "placeholder", seed: int = 0, context: int = 1024, kind: str = "decoder") -> Predictor:
+def tiny_predictor(label_inputs: str = "placeholder", seed: int = 0, context: int = 1024, kind: str = "decoder",
+                   conv_kernel: int = 0) -> Predictor:
     torch.manual_seed(seed)
     alphabet = Alphabet()
     cfg = ModelConfig(vocab_size=len(alphabet), **{**PRESETS["tiny"], "context": context}, label_inputs=label_inputs,
-                      kind=kind)
+                      kind=kind, conv_kernel=conv_kernel)
     return Predictor(Decoder(cfg).eval(), alphabet, batch_tokens=4096)
 
 

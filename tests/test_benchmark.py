@@ -42,14 +42,15 @@ def _all_outputs(p: Predictor, seqs):
     return {s: pr for s, pr in zip(seqs, p.predict(seqs))}
 
 
-CASES = [("encoder", "placeholder"), ("decoder", "placeholder"), ("decoder", "teacher")]
+# (kind, label_inputs, conv_kernel)
+CASES = [("encoder", "placeholder", 0), ("encoder", "placeholder", 5), ("decoder", "placeholder", 0), ("decoder", "teacher", 0)]
 
 
-@pytest.mark.parametrize("kind,label_inputs", CASES)
-def test_any_batch_composition_gives_the_same_predictions(mixed_sequences, kind, label_inputs):
+@pytest.mark.parametrize("kind,label_inputs,conv", CASES)
+def test_any_batch_composition_gives_the_same_predictions(mixed_sequences, kind, label_inputs, conv):
     """Every output (SS3, SS8, location, membrane) of every protein is the same, to float tolerance,
     whether it is predicted alone, with all others, in another order, or under any token budget."""
-    base = tiny_predictor(label_inputs, kind=kind, context=CONTEXT)
+    base = tiny_predictor(label_inputs, kind=kind, context=CONTEXT, conv_kernel=conv)
     assert any(len(s) > max_residue_length(CONTEXT, kind) for s in mixed_sequences)  # windows are exercised
     p = Predictor(base.model, base.alphabet, batch_tokens=100_000)
     reference = {s: p.predict([s])[0] for s in mixed_sequences}  # alone: a batch of one
@@ -63,16 +64,16 @@ def test_any_batch_composition_gives_the_same_predictions(mixed_sequences, kind,
         for s in mixed_sequences:
             for task in OUTPUT_TASKS:
                 np.testing.assert_allclose(got[s].probabilities[task], reference[s].probabilities[task], atol=2e-5,
-                                           err_msg=f"{kind}/{label_inputs} budget {budget} task {task} length {len(s)}")
+                                           err_msg=f"{kind}/{label_inputs}/conv {conv} budget {budget} task {task} length {len(s)}")
                 assert got[s].labels[task] == reference[s].labels[task]
             assert got[s].probabilities["ss3"].shape == (len(s), 3)
 
 
-@pytest.mark.parametrize("kind,label_inputs", CASES)
-def test_blocked_attention_predicts_what_sdpa_predicts(mixed_sequences, kind, label_inputs):
+@pytest.mark.parametrize("kind,label_inputs,conv", CASES)
+def test_blocked_attention_predicts_what_sdpa_predicts(mixed_sequences, kind, label_inputs, conv):
     """The bf16 CPU attention path, run in float32 so that only the algorithm differs, with blocks far
     smaller than a batch: the same probabilities as torch's SDPA under any batch budget."""
-    base = tiny_predictor(label_inputs, kind=kind, context=CONTEXT)
+    base = tiny_predictor(label_inputs, kind=kind, context=CONTEXT, conv_kernel=conv)
     sdpa = Predictor(base.model, base.alphabet, batch_tokens=100_000, attention="sdpa")
     blocked = Predictor(base.model, base.alphabet, batch_tokens=300, attention="blocked")
     assert all(m.attention == "sdpa" for m in base.model.modules() if hasattr(m, "attention"))  # not touched
@@ -129,9 +130,9 @@ def test_a_protein_beside_duplicates_of_itself_and_different_neighbours(mixed_se
             np.testing.assert_allclose(crowd[i].probabilities[task], alone.probabilities[task], atol=2e-5)
 
 
-@pytest.mark.parametrize("kind,label_inputs", CASES[:2])
-def test_bf16_is_batch_invariant_and_close_to_fp32(mixed_sequences, kind, label_inputs):
-    base = tiny_predictor(label_inputs, kind=kind, context=CONTEXT)
+@pytest.mark.parametrize("kind,label_inputs,conv", CASES[:3])
+def test_bf16_is_batch_invariant_and_close_to_fp32(mixed_sequences, kind, label_inputs, conv):
+    base = tiny_predictor(label_inputs, kind=kind, context=CONTEXT, conv_kernel=conv)
     fp32 = Predictor(base.model, base.alphabet, batch_tokens=500)
     bf16 = Predictor(base.model, base.alphabet, batch_tokens=500, dtype="bf16")
     assert next(base.model.parameters()).dtype == torch.float32  # the model passed in is left as it was
@@ -144,8 +145,9 @@ def test_bf16_is_batch_invariant_and_close_to_fp32(mixed_sequences, kind, label_
             np.testing.assert_allclose(b.probabilities[task], e.probabilities[task], atol=5e-2)
 
 
-def test_int8_predictor_runs_and_stays_close(mixed_sequences):
-    base = tiny_predictor(kind="encoder", context=CONTEXT)
+@pytest.mark.parametrize("conv", [0, 5])
+def test_int8_predictor_runs_and_stays_close(mixed_sequences, conv):
+    base = tiny_predictor(kind="encoder", context=CONTEXT, conv_kernel=conv)
     q = Predictor(base.model, base.alphabet, int8=True)
     out, ref = q.predict(mixed_sequences[:5]), base.predict(mixed_sequences[:5])
     for a, b in zip(out, ref):
@@ -237,6 +239,18 @@ def test_flop_counts():
     per_protein = [11, 64, 64]
     assert need["tokens"] == 2 * sum(per_residue) + 2 * sum(per_protein)
     assert predict_flops(ModelConfig(**PRESETS["tiny"]), [10]) is None  # decoder rows: not counted
+
+
+@pytest.mark.parametrize("conv", [0, 9])
+def test_linear_flops_count_every_weight_a_token_multiplies(conv):
+    """2 FLOPs per multiply-add of every linear and convolution weight in the model's forward pass."""
+    from dbmtl.benchmark import linear_flops_per_token
+    from dbmtl.model import Decoder
+
+    cfg = ModelConfig(**{**PRESETS["mini"], "vocab_size": 56}, kind="encoder", conv_kernel=conv)
+    model = Decoder(cfg)
+    weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d)))
+    assert linear_flops_per_token(cfg) == 2 * weights
 
 
 def test_forward_worker_reports_a_sane_fraction_of_peak():

@@ -89,3 +89,31 @@ def test_checkpoint_with_other_vocabulary_is_refused(tmp_path):
     (tmp_path / "ck" / "vocab.json").write_text(json.dumps(vocab))
     with pytest.raises(ValueError, match="vocabulary"):
         load_checkpoint(tmp_path / "ck")
+
+
+def test_local_convolution_ignores_padding_sees_only_its_window_and_looks_back_in_causal_rows():
+    """With conv_kernel k, a bidirectional row padded in a batch equals the row alone; in a model whose
+    attention is cut off (zeroed output projections), a residue changes exactly the outputs within
+    n_layer * (k // 2) positions (both sides), and in causal rows only later ones."""
+    model = make(kind="encoder", conv_kernel=5)
+    assert sum(p.numel() for p in model.parameters()) == model.cfg.n_params()
+    x = torch.randint(3, 28, (1, 30))
+    padded = torch.cat([x, torch.randint(3, 28, (1, 9))], 1)  # padding with real-looking tokens
+    valid = torch.ones(1, 39, dtype=torch.bool)
+    valid[:, 30:] = False
+    with torch.no_grad():
+        assert torch.allclose(model(padded, valid=valid, causal=False)[:, :30], model(x, causal=False), atol=1e-5)
+        for block in model.blocks:
+            block.attn.proj.weight.zero_()
+            block.attn.proj.bias.zero_()
+        changed = x.clone()
+        changed[0, 15] = 3 if x[0, 15] != 3 else 4
+        reach = model.cfg.n_layer * (5 // 2)
+        for causal, expected in ((False, set(range(15 - reach, 15 + reach + 1))), (True, set(range(15, 15 + 2 * reach + 1)))):
+            diff = (model(changed, causal=causal) - model(x, causal=causal)).abs().amax(-1)[0]
+            assert {int(i) for i in torch.nonzero(diff > 1e-6)} == expected
+    for bad in (4, -3):
+        with pytest.raises(ValueError, match="odd"):
+            make(kind="encoder", conv_kernel=bad)
+    with pytest.raises(ValueError, match="encoder"):
+        make(conv_kernel=5)

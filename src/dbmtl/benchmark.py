@@ -124,9 +124,11 @@ def attention_rate(n_head: int, head_dim: int, dtype, device: str = "cpu", batch
 
 # -- FLOP counts ------------------------------------------------------------------------------------
 def linear_flops_per_token(cfg) -> int:
-    """2 x the weights each token multiplies: per layer qkv (3d^2), proj (d^2), MLP (8d^2); the output head."""
+    """2 x the weights each token multiplies: per layer qkv (3d^2), proj (d^2), MLP (8d^2), and with a
+    convolution its depthwise kernel (k d) and linear map (d^2); the output head."""
     d = cfg.n_embd
-    return 2 * (12 * d * d * cfg.n_layer + cfg.vocab_size * d)
+    conv = cfg.conv_kernel * d + d * d if cfg.conv_kernel else 0
+    return 2 * ((12 * d * d + conv) * cfg.n_layer + cfg.vocab_size * d)
 
 
 def attention_flops(cfg, rows: int, length: int, causal: bool) -> float:

@@ -32,6 +32,11 @@ class ModelConfig:
                   residues of a learned score (light attention, Staerk et al. 2021, without its convolution)
     label_noise: replacement probability for "noised". 0.5 corrupts a third of SS3 inputs (a random
       label may be the true one), about the error rate of the model's own predictions it reads later.
+    conv_kernel: 0 (off) or an odd width: every block also mixes each token with its neighbours through a
+      depthwise convolution over that many positions (centred in bidirectional rows, looking back only in
+      causal rows), then a linear map. Secondary structure is mostly local; attention alone has to learn
+      "look at my neighbours" from data, the convolution starts there. Encoder kind only (the decoder's
+      KV-cache decoding has no convolution state).
     """
 
     vocab_size: int = 56
@@ -45,6 +50,7 @@ class ModelConfig:
     label_inputs: str = "placeholder"
     label_noise: float = 0.5
     protein_pooling: str = "cls"
+    conv_kernel: int = 0
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
@@ -57,6 +63,10 @@ class ModelConfig:
             raise ValueError(f"protein_pooling must be 'cls' or 'attention', not {self.protein_pooling!r}")
         if self.protein_pooling == "attention" and self.kind != "encoder":
             raise ValueError("protein_pooling 'attention' is for the encoder kind")
+        if self.conv_kernel and (self.conv_kernel < 0 or self.conv_kernel % 2 == 0):
+            raise ValueError(f"conv_kernel must be 0 or an odd width, not {self.conv_kernel}")
+        if self.conv_kernel and self.kind != "encoder":
+            raise ValueError("conv_kernel is for the encoder kind (decoding with a KV cache has no convolution state)")
         if not 0.0 <= self.label_noise <= 1.0:
             raise ValueError(f"label_noise must be in [0, 1], not {self.label_noise}")
 
@@ -70,6 +80,8 @@ class ModelConfig:
     def n_params(self) -> int:
         d = self.n_embd
         per_layer = 12 * d * d + 13 * d
+        if self.conv_kernel:  # norm, depthwise kernel + bias, pointwise linear
+            per_layer += 2 * d + (self.conv_kernel + 1) * d + d * d + d
         pool = d * d + d if self.protein_pooling == "attention" else 0
         return self.n_layer * per_layer + (self.vocab_size + 7) * d + 2 * d + pool
 

@@ -123,11 +123,35 @@ class SelfAttention(nn.Module):
         return self.resid_drop(self.proj(y))
 
 
+class LocalConv(nn.Module):
+    """Depthwise convolution over neighbouring positions, then a linear map (the convolution module of
+    Conformer / ConvNeXt, reduced to its core). Padding is zeroed first, so a row's output does not depend
+    on what it is batched with; causal rows look back only."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.kernel = cfg.conv_kernel
+        self.ln = nn.LayerNorm(cfg.n_embd)
+        self.depthwise = nn.Conv1d(cfg.n_embd, cfg.n_embd, cfg.conv_kernel, groups=cfg.n_embd)
+        self.pointwise = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None, causal: bool) -> torch.Tensor:
+        h = self.ln(x)
+        if valid is not None:
+            h = h * valid[..., None].to(h.dtype)
+        left = self.kernel - 1 if causal else self.kernel // 2
+        h = F.pad(h.transpose(1, 2), (left, self.kernel - 1 - left))
+        h = self.depthwise(h).transpose(1, 2)
+        return self.drop(self.pointwise(F.gelu(h)))
+
+
 class Block(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int):
         super().__init__()
         self.ln1 = nn.LayerNorm(cfg.n_embd)
         self.attn = SelfAttention(cfg, layer)
+        self.conv = LocalConv(cfg) if cfg.conv_kernel else None
         self.ln2 = nn.LayerNorm(cfg.n_embd)
         self.mlp = nn.Sequential(
             nn.Linear(cfg.n_embd, 4 * cfg.n_embd),
@@ -136,8 +160,10 @@ class Block(nn.Module):
             nn.Dropout(cfg.dropout),
         )
 
-    def forward(self, x, mask, rope, cache, causal):
+    def forward(self, x, mask, rope, cache, causal, valid=None):
         x = x + self.attn(self.ln1(x), mask, rope, cache, causal)
+        if self.conv is not None:
+            x = x + self.conv(x, valid, causal)
         return x + self.mlp(self.ln2(x))
 
 
@@ -156,7 +182,7 @@ class Decoder(nn.Module):
         self.head.weight = self.wte.weight  # tied input / output embeddings
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
-            if name.endswith("attn.proj.weight") or name.endswith("mlp.2.weight"):
+            if name.endswith(("attn.proj.weight", "mlp.2.weight", "conv.pointwise.weight")):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
 
     @staticmethod
@@ -210,7 +236,7 @@ class Decoder(nn.Module):
         x = self.drop(x)
         rope = rotary(positions, self.cfg.n_embd // self.cfg.n_head, x.dtype, self.cfg.rope_base)
         for block in self.blocks:
-            x = block(x, mask, rope, cache, causal)
+            x = block(x, mask, rope, cache, causal, valid)
         if cache is not None:
             cache.length += T
         if self.pool is not None and not causal:
