@@ -28,6 +28,14 @@ def test_single_task_run_is_scored_only_on_its_task(tmp_path, data_dir, capsys):
     train, valid = read_log(tmp_path / "run")
     assert [r["step"] for r in train] == [1, 2, 3] and valid[0]["step"] == 3
     assert micro_batches_per_step(tmp_path / "run") == 1
+    capsys.readouterr()
+    assert main(["curves", "--valid-table", f"ss3_only={tmp_path / 'run'}"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "| run | step | SS3 loss / acc | mean loss |"
+    v = valid[0]["valid"]["ss3"]
+    assert table[2] == f"| ss3_only | 3 | {v['loss']:.3f} / {100 * v['accuracy']:.1f} | {v['loss']:.4f} |"
+    assert main(["curves", "--valid-table", "--max-step", "2", str(tmp_path / "run")]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2  # header only: no validation up to step 2
 
 
 def test_leaky_score_gets_its_own_column(tmp_path):

@@ -169,8 +169,11 @@ def cmd_learning_curve(args) -> int:
 
 
 def cmd_curves(args) -> int:
-    from .evaluation.compare import plot_curves
+    from .evaluation.compare import plot_curves, validation_markdown
 
+    if args.valid_table:
+        print(validation_markdown(_named(args.runs), args.max_step), end="")
+        return 0
     print(plot_curves(_named(args.runs), args.out, x=args.x))
     return 0
 
@@ -262,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("-o", "--out", default="curves.png", help="PNG file")
     cv.add_argument("--x", choices=["micro_batches", "step"], default="micro_batches",
                     help="x axis: compute (micro-batches) or optimizer steps")
+    cv.add_argument("--valid-table", action="store_true",
+                    help="print the validation losses and accuracies as a markdown table instead of plotting")
+    cv.add_argument("--max-step", type=int, help="with --valid-table: only validations up to this step")
     cv.set_defaults(func=cmd_curves)
 
     ex = sub.add_parser("export", help="copy a checkpoint's weights (optionally in half precision) for shipping")

@@ -86,6 +86,23 @@ def read_log(run_dir: str | Path) -> tuple[list[dict], list[dict]]:
     return train, valid
 
 
+def validation_markdown(runs: dict[str, str | Path], max_step: int | None = None) -> str:
+    """One row per run and validation: loss / accuracy (%) of each task and the mean loss over tasks,
+    the number the trainer keeps `best/` by. Validations after `max_step` are left out."""
+    rows = [(name, rec) for name, d in runs.items() for rec in read_log(d)[1]
+            if max_step is None or rec["step"] <= max_step]
+    tasks = [t for t in ("lm", "ss3", "ss8", "loc", "ms") if any(t in rec["valid"] for _, rec in rows)]
+    lines = ["| run | step | " + " | ".join(f"{t.upper()} loss / acc" for t in tasks) + " | mean loss |",
+             "|---|---:|" + "---|" * len(tasks) + "---:|"]
+    for name, rec in rows:
+        v = rec["valid"]
+        cells = [(f"{v[t]['loss']:.3f}" + (f" / {100 * v[t]['accuracy']:.1f}" if "accuracy" in v[t] else "")) if t in v else "-"
+                 for t in tasks]
+        mean = sum(x["loss"] for x in v.values()) / len(v)
+        lines.append(f"| {name} | {rec['step']} | " + " | ".join(cells) + f" | {mean:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
 def micro_batches_per_step(run_dir: str | Path) -> int:
     return step_micro_batches(json.loads((Path(run_dir) / "train_config.json").read_text()))
 
