@@ -19,4 +19,6 @@ trainer.fit()
 local = {k: (v.to_local() if hasattr(v, "to_local") else v).detach().clone().contiguous()
          for k, v in trainer.model.state_dict().items() if k != "head.weight"}
 save_file(local, f"{out}/rank{trainer.group.rank}.safetensors")
+trainer.group.barrier()
+del trainer, local  # as `dbmtl train` does: nothing holds the process group when it is destroyed
 destroy_process_group()

@@ -24,6 +24,7 @@ def cmd_train(args) -> int:
     if args.threads:
         cfg.threads = args.threads
     data = load_training_data(resolve_data_dir(args.data_dir or cfg.data_dir))
+    trainer = None
     try:
         trainer = Trainer(cfg, data, progress=not args.quiet)
         if args.resume:
@@ -31,7 +32,9 @@ def cmd_train(args) -> int:
         trainer.fit()
         if trainer.group.is_main:
             print(f"checkpoint: {trainer.out / 'checkpoint'}  best: {trainer.out / 'best'}")
+        trainer.group.barrier()  # no rank leaves while another still talks to it
     finally:
+        trainer = None  # drops the wrapped model, and with it the last use of the process group
         destroy_process_group()
     return 0
 

@@ -77,6 +77,15 @@ def init_process_group(device: str = "auto") -> tuple[ProcessGroup, torch.device
 
 
 def destroy_process_group() -> None:
+    """Leave the process group while the interpreter is fully alive.
+
+    Callers drop their trainer (and so the DDP/FSDP wrapper holding the group) first; the collection here
+    frees what reference cycles still hold, so gloo's worker threads are stopped now and not during
+    interpreter shutdown, where they can abort the process (SIGABRT, "terminate called without an
+    active exception") after a run that finished correctly."""
+    import gc
+
+    gc.collect()
     if dist.is_initialized():
         dist.destroy_process_group()
 
