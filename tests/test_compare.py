@@ -57,6 +57,13 @@ def test_joint_runs_count_one_micro_batch_per_task(tmp_path):
     (tmp_path / "train_config.json").write_text(json.dumps({"tasks": {"lm": 0.25, "ss3": 1, "ms": 0}, "grad_accum": 2,
                                                             "mixing": "joint"}))
     assert micro_batches_per_step(tmp_path) == 4
+    # a task with twice the token budget counts twice, jointly or (in expectation) sampled
+    (tmp_path / "train_config.json").write_text(json.dumps({"tasks": {"ss3": 1, "loc": 3}, "grad_accum": 1,
+                                                            "batch_tokens": 4096, "task_batch_tokens": {"loc": 8192}}))
+    assert micro_batches_per_step(tmp_path) == 3
+    (tmp_path / "train_config.json").write_text(json.dumps({"tasks": {"ss3": 1, "loc": 3}, "mixing": "sample",
+                                                            "batch_tokens": 4096, "task_batch_tokens": {"loc": 8192}}))
+    assert micro_batches_per_step(tmp_path) == 1.75
 
 
 def test_curves_plot_a_real_run(tmp_path):

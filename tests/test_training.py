@@ -171,6 +171,18 @@ def labeled_order(labeled, index, count, seed=0, epoch=0):
     return [labeled[i] for i in np.random.default_rng([seed, epoch, 1]).permutation(len(labeled))[index::count]]
 
 
+def test_a_task_can_have_its_own_token_budget(tmp_path, data):
+    cfg = tiny_config(tmp_path, batch_tokens=1000, task_batch_tokens={"loc": 6000}, tasks={"ss3": 1, "loc": 1})
+    trainer = Trainer(cfg, data, progress=False)
+    slot = trainer.slots[0]
+    for task, budget in (("loc", 6000), ("ss3", 1000)):
+        sizes = [tuple(trainer._micro_batch(slot, task).inputs.shape) for _ in range(20)]
+        assert all(rows * longest <= budget for rows, longest in sizes), (task, sizes)
+        assert max(rows * longest for rows, longest in sizes) > budget / 2, (task, sizes)  # the budget is used
+    with pytest.raises(ValueError, match="not trained"):
+        tiny_config(tmp_path, tasks={"ss3": 1}, task_batch_tokens={"loc": 6000})
+
+
 def test_bad_config_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="unknown tasks"):
         TrainConfig(tasks={"ss4": 1.0})

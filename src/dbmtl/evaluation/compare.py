@@ -103,14 +103,24 @@ def validation_markdown(runs: dict[str, str | Path], max_step: int | None = None
     return "\n".join(lines) + "\n"
 
 
-def micro_batches_per_step(run_dir: str | Path) -> int:
+def micro_batches_per_step(run_dir: str | Path) -> float:
     return step_micro_batches(json.loads((Path(run_dir) / "train_config.json").read_text()))
 
 
-def step_micro_batches(train_config: dict) -> int:
-    """Micro-batches one optimizer step computes: grad_accum, times the number of tasks when mixing is joint."""
-    tasks = sum(1 for w in train_config["tasks"].values() if w > 0)
-    return train_config.get("grad_accum", 1) * (tasks if train_config.get("mixing", "joint") == "joint" else 1)
+def step_micro_batches(train_config: dict) -> float:
+    """Micro-batches of `batch_tokens` one optimizer step computes: grad_accum, times the number of tasks
+    when mixing is joint (the expected one task when sampled); a task with its own budget in
+    `task_batch_tokens` counts as that budget / batch_tokens micro-batches."""
+    weights = {t: w for t, w in train_config["tasks"].items() if w > 0}
+    own = train_config.get("task_batch_tokens") or {}
+    base = train_config.get("batch_tokens", 1)
+    units = {t: own.get(t, base) / base for t in weights}
+    if train_config.get("mixing", "joint") == "joint":
+        per_slot = sum(units.values())
+    else:
+        per_slot = sum(weights[t] * units[t] for t in weights) / sum(weights.values())
+    n = train_config.get("grad_accum", 1) * per_slot
+    return int(n) if float(n).is_integer() else n
 
 
 def plot_curves(runs: dict[str, str | Path], out: str | Path, x: str = "micro_batches") -> Path:

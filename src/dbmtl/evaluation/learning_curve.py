@@ -24,7 +24,7 @@ TARGETS = [
 def model_compute(model_dir: str | Path) -> tuple[int, int]:
     """(micro-batches the saved model was trained with, tokens per micro-batch)."""
     meta = json.loads((Path(model_dir) / "config.json").read_text())
-    return int(meta["step"]) * step_micro_batches(meta["train"]), int(meta["train"]["batch_tokens"])
+    return round(int(meta["step"]) * step_micro_batches(meta["train"])), int(meta["train"]["batch_tokens"])
 
 
 def fit_log_linear(x: list[float], y: list[float]) -> tuple[float, float]:

@@ -40,6 +40,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     batch_tokens: int = 32_768
+    # per-task token budgets that replace batch_tokens for those tasks, e.g. {"loc": 8192}: a per-protein
+    # task gives one label per protein, so it can see more proteins per step without more steps
+    task_batch_tokens: dict = field(default_factory=dict)
     grad_accum: int = 96
     eval_every: int = 1000
     checkpoint_every: int = 1000
@@ -80,6 +83,11 @@ class TrainConfig:
             raise ValueError(f"precision must be fp32 or bf16, not {self.precision!r}")
         if self.parallel not in ("ddp", "fsdp"):
             raise ValueError(f"parallel must be 'ddp' or 'fsdp', not {self.parallel!r}")
+        odd = set(self.task_batch_tokens) - set(self.tasks)
+        if odd:
+            raise ValueError(f"task_batch_tokens names tasks that are not trained: {sorted(odd)}")
+        if any(not isinstance(n, int) or n < 1 for n in self.task_batch_tokens.values()):
+            raise ValueError(f"task_batch_tokens must be positive integers, not {self.task_batch_tokens}")
         if self.grad_accum < 1:
             raise ValueError("grad_accum must be at least 1")
         self.betas = tuple(self.betas)
@@ -91,6 +99,10 @@ class TrainConfig:
             return self.lr * self.min_lr_ratio
         frac = (step - self.warmup_steps) / max(1, self.decay_steps - self.warmup_steps)
         return self.lr * (1.0 - frac * (1.0 - self.min_lr_ratio))
+
+    def tokens_for(self, task: str) -> int:
+        """The token budget of one micro-batch of `task`."""
+        return self.task_batch_tokens.get(task, self.batch_tokens)
 
     def to_dict(self) -> dict:
         return asdict(self)

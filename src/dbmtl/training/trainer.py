@@ -207,7 +207,8 @@ class Trainer:
         return [(names[int(slot.rng.choice(len(names), p=p / p.sum()))], 1.0)]
 
     def _micro_batch(self, slot: Slot, task: str):
-        examples = slot.lm.sample(self.cfg.batch_tokens) if task == "lm" else self.pools[task].sample(slot.rng, self.cfg.batch_tokens)
+        tokens = self.cfg.tokens_for(task)
+        examples = slot.lm.sample(tokens) if task == "lm" else self.pools[task].sample(slot.rng, tokens)
         batch = collate(examples, self.alphabet.pad_id).to(self.device)
         if task == "lm" and self.masked_lm:  # fresh residues hidden each time (torch's stream, like dropout)
             batch.inputs, batch.weights = mask_residues(batch.inputs, batch.targets, self.alphabet, self.cfg.mask_rate)
