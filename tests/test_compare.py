@@ -67,7 +67,6 @@ def test_joint_runs_count_one_micro_batch_per_task(tmp_path):
 
 
 def test_curves_plot_a_real_run(tmp_path):
-    pytest.importorskip("matplotlib")
     from dbmtl.evaluation.compare import plot_curves
 
     run = tmp_path / "run"
