@@ -3,7 +3,9 @@
 # 4,096 tokens (a joint step of k tasks is k micro-batches, so the single-task runs take 5x the steps).
 #  - table.md:    multi-task vs single-task, with and without LM (configs/default.json's mini encoder)
 #  - decoders.md: the paper's decoder (teacher forcing), the leak-free decoders (noised teacher inputs,
-#                 placeholder labels) and the encoder, all on the five tasks; audit on (honest beside leaky)
+#                 scheduled sampling, placeholder labels) and the encoder, all on the five tasks; audit on
+#                 (honest beside leaky). decoder_sampled adds a gradient-free forward pass per per-residue
+#                 micro-batch: same micro-batches, more FLOPs.
 # Same data, optimizer and seed; each run's best/ is chosen on validation loss; test sets only score.
 # Interrupt at will and run again: finished runs and reports are kept, training resumes.
 #   bash scripts/ablation.sh            # all runs (hours on a 2-core CPU: 1,500 micro-batches per run)
@@ -14,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=docs/evaluation/ablation
 runs=("$@")
-[ ${#runs[@]} -gt 0 ] || runs=(joint decoder_teacher decoder_noised encoder_mlm_pool no_lm ss3_only loc_only ss8_only ms_only decoder_placeholder)
+[ ${#runs[@]} -gt 0 ] || runs=(joint decoder_teacher decoder_noised encoder_mlm_pool no_lm ss3_only loc_only ss8_only ms_only decoder_placeholder decoder_sampled)
 for name in "${runs[@]}"; do
   cfg=configs/ablation/$name.json
   run=runs/ablation/$name
@@ -44,4 +46,4 @@ table() {  # table NAME RUN...
   .venv/bin/dbmtl curves "${curves[@]}" -o "$out/$file.png" || echo "(no plot: pip install -e '.[plots]')"
 }
 table multitask joint no_lm ss3_only ss8_only loc_only ms_only
-table decoders decoder_teacher decoder_noised decoder_placeholder joint encoder_mlm_pool
+table decoders decoder_teacher decoder_noised decoder_sampled decoder_placeholder joint encoder_mlm_pool

@@ -119,6 +119,44 @@ def test_noised_decoder_trains_and_predicts_free_running(tmp_path, data):
     assert model.cfg.label_inputs == "noised" and Predictor(model, alphabet).residue_mode == "free"
 
 
+def test_scheduled_sampling_feeds_the_models_own_previous_labels(data):
+    """With rate 1 every per-residue label input is the model's own argmax (over its task's labels) for
+    that slot, from the logits one position earlier; with rate 0 nothing changes; no other token moves."""
+    from dbmtl.model import Decoder
+    from dbmtl.training.trainer import own_label_inputs
+
+    alphabet = Alphabet()
+    torch.manual_seed(0)
+    model = Decoder(TrainConfig(model={"preset": "tiny", "dropout": 0.0}).model_config(len(alphabet))).eval()
+    recs = [r for r in data.residue if r.ss8 is not None][:6]
+    for name in ("ss3", "ss8"):
+        task = TASKS[name]
+        batch = collate([residue_example(alphabet, task, r.sequence, getattr(r, name), r.resolved, 1024) for r in recs],
+                        alphabet.pad_id)
+        assert torch.equal(own_label_inputs(model, batch, alphabet, 0.0), batch.inputs)
+        mixed = own_label_inputs(model, batch, alphabet, 1.0)
+        ids = torch.tensor(alphabet.label_ids(task))
+        slots = torch.isin(batch.inputs, ids)
+        assert not (mixed != batch.inputs)[~slots].any()
+        with torch.no_grad():
+            logits = model(batch.inputs, positions=batch.positions, segments=batch.segments, causal=True)
+        expected = ids[logits[..., ids].argmax(-1)]  # what position t predicts for position t + 1
+        b, t = slots.nonzero(as_tuple=True)
+        assert torch.equal(mixed[b, t], expected[b, t - 1]), name
+        assert (mixed[slots] != batch.inputs[slots]).any()  # an untrained model's guesses are not the truth
+
+
+def test_scheduled_sampling_decoder_trains_and_predicts_free_running(tmp_path, data):
+    cfg = tiny_config(tmp_path, max_steps=3, tasks={"ss3": 1, "loc": 1},
+                      model={"preset": "tiny", "label_inputs": "sampled", "label_noise": 0.5})
+    trainer = Trainer(cfg, data, progress=False)
+    before = trainer.validate()
+    after = trainer.fit()
+    assert after["ss3"]["loss"] < before["ss3"]["loss"]
+    model, alphabet, _ = load_checkpoint(tmp_path / "run" / "checkpoint")
+    assert model.cfg.label_inputs == "sampled" and Predictor(model, alphabet).residue_mode == "free"
+
+
 def test_masked_lm_hides_and_scores_only_chosen_residues(data):
     alphabet = Alphabet()
     seqs = [r.sequence for r in data.residue[:40]]
@@ -197,6 +235,18 @@ def test_paper_schedule():
     assert cfg.lr_at(0) < cfg.lr_at(8_000) < cfg.lr_at(15_999) <= cfg.lr
     assert cfg.lr_at(16_000) == pytest.approx(cfg.lr)
     assert cfg.lr_at(100_000) > cfg.lr_at(200_000) > cfg.lr_at(250_000) == cfg.lr_at(499_999)
+
+
+def test_every_shipped_config_is_valid():
+    """A typo in a config under configs/ must fail here, not hours into a script."""
+    from pathlib import Path
+
+    paths = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.json"))
+    assert len(paths) > 10
+    for path in paths:
+        cfg = TrainConfig.load(path)
+        cfg.model_config(len(Alphabet()))
+        assert cfg.out_dir.startswith("runs/"), path
 
 
 def test_paper_config_runs_a_step_on_cpu(tmp_path, data):

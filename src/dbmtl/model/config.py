@@ -11,6 +11,8 @@ def strict_from_dict(cls, d: dict, what: str):
         raise ValueError(f"unknown {what} keys: {sorted(unknown)}")
     return cls(**d)
 
+LABEL_INPUTS = ("teacher", "placeholder", "noised", "sampled")
+
 
 @dataclass
 class ModelConfig:
@@ -26,12 +28,17 @@ class ModelConfig:
       "noised"      the true labels, each replaced by a random label of its task with probability
                     label_noise (the model learns to read its own imperfect outputs; prediction decodes
                     freely, as for "teacher")
+      "sampled"     scheduled sampling: the true labels, each replaced with probability label_noise by the
+                    model's own prediction of that label (argmax over the task's labels, from a first
+                    gradient-free pass over the true labels: the parallel variant of scheduled sampling,
+                    one extra forward pass instead of one per residue); prediction decodes freely
     protein_pooling: how an encoder's per-protein answer (read at the control token) sees the residues:
       "cls"       the control token's own state (it attends to every residue in every layer)
       "attention" plus an attention-pooled summary of the residue states: for each feature a softmax over
                   residues of a learned score (light attention, Staerk et al. 2021, without its convolution)
-    label_noise: replacement probability for "noised". 0.5 corrupts a third of SS3 inputs (a random
-      label may be the true one), about the error rate of the model's own predictions it reads later.
+    label_noise: replacement probability for "noised" and "sampled". 0.5 corrupts a third of SS3 inputs
+      under "noised" (a random label may be the true one), about the error rate of the model's own
+      predictions it reads later; under "sampled" it is the share of label inputs that are the model's own.
     conv_kernel: 0 (off) or an odd width: every block also mixes each token with its neighbours through a
       depthwise convolution over that many positions (centred in bidirectional rows, looking back only in
       causal rows), then a linear map. Secondary structure is mostly local; attention alone has to learn
@@ -57,8 +64,8 @@ class ModelConfig:
             raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
         if self.kind not in ("decoder", "encoder"):
             raise ValueError(f"kind must be 'decoder' or 'encoder', not {self.kind!r}")
-        if self.label_inputs not in ("teacher", "placeholder", "noised"):
-            raise ValueError(f"label_inputs must be 'teacher', 'placeholder' or 'noised', not {self.label_inputs!r}")
+        if self.label_inputs not in LABEL_INPUTS:
+            raise ValueError(f"label_inputs must be one of {LABEL_INPUTS}, not {self.label_inputs!r}")
         if self.protein_pooling not in ("cls", "attention"):
             raise ValueError(f"protein_pooling must be 'cls' or 'attention', not {self.protein_pooling!r}")
         if self.protein_pooling == "attention" and self.kind != "encoder":

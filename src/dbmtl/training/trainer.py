@@ -80,11 +80,40 @@ def model_inputs(inputs: torch.Tensor, alphabet: Alphabet, label_inputs: str, no
     return inputs
 
 
+@torch.no_grad()
+def own_label_inputs(model: torch.nn.Module, batch: Batch, alphabet: Alphabet, rate: float) -> torch.Tensor:
+    """Scheduled sampling, parallel variant: the batch's inputs with each per-residue label input replaced,
+    with probability `rate`, by the model's own prediction of that label (argmax over its task's labels)
+    from one gradient-free pass over the true labels. Other tokens are kept; in a decoder row the label
+    at input position t is predicted by the logits at t - 1."""
+    inputs = batch.inputs
+    _, first, size = _tables(alphabet, inputs.device)
+    is_label = size[inputs] > 0
+    if rate <= 0 or not bool(is_label.any()):
+        return inputs
+    logits = model(inputs, positions=batch.positions, segments=batch.segments,
+                   valid=None if batch.causal else batch.valid, causal=batch.causal).float()
+    lo, n = first[inputs[:, 1:]], size[inputs[:, 1:]]  # the label range of each label input
+    k = int(n.max())
+    span = lo.unsqueeze(-1) + torch.arange(k, device=inputs.device)  # (B, T-1, k) candidate label ids
+    scores = logits[:, :-1].gather(-1, span.clamp(max=logits.shape[-1] - 1))
+    scores = scores.masked_fill(torch.arange(k, device=inputs.device) >= n.unsqueeze(-1), float("-inf"))
+    predicted = lo + scores.argmax(-1)
+    hit = is_label[:, 1:] & (torch.rand(predicted.shape, device=inputs.device) < rate)
+    out = inputs.clone()
+    out[:, 1:] = torch.where(hit, predicted, inputs[:, 1:])
+    return out
+
+
 def task_loss(model: torch.nn.Module, batch: Batch, alphabet: Alphabet, label_inputs: str, noise: float = 0.0
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Weighted cross-entropy over a right-padded batch; returns (mean loss, summed loss, logits).
-    `model` may be the bare transformer or its DDP/FSDP wrapper."""
-    inputs = model_inputs(batch.inputs, alphabet, label_inputs, noise)
+    `model` may be the bare transformer or its DDP/FSDP wrapper. `noise` > 0 is training only: the
+    label-input replacement rate of "noised" and "sampled" (validation reads the true labels)."""
+    if label_inputs == "sampled":
+        inputs = own_label_inputs(model, batch, alphabet, noise)
+    else:
+        inputs = model_inputs(batch.inputs, alphabet, label_inputs, noise)
     logits = model(inputs, positions=batch.positions, segments=batch.segments,
                    valid=None if batch.causal else batch.valid, causal=batch.causal)
     targets, w = batch.targets, batch.weights
@@ -119,7 +148,7 @@ class Trainer:
         self.model = Decoder(cfg.model_config(len(self.alphabet))).to(self.device)
         self.context = self.model.cfg.context
         self.label_inputs = self.model.cfg.label_inputs
-        self.label_noise = self.model.cfg.label_noise if self.label_inputs == "noised" else 0.0
+        self.label_noise = self.model.cfg.label_noise if self.label_inputs in ("noised", "sampled") else 0.0
         self.masked_lm = cfg.lm_objective == "masked"
         if self.masked_lm and self.model.cfg.kind != "encoder":
             raise ValueError("lm_objective 'masked' needs a bidirectional model: set model kind 'encoder'")
