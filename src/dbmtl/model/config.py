@@ -11,6 +11,7 @@ def strict_from_dict(cls, d: dict, what: str):
         raise ValueError(f"unknown {what} keys: {sorted(unknown)}")
     return cls(**d)
 
+
 LABEL_INPUTS = ("teacher", "placeholder", "noised", "sampled")
 
 
