@@ -36,6 +36,10 @@ def test_single_task_run_is_scored_only_on_its_task(tmp_path, data_dir, capsys):
     assert table[2] == f"| ss3_only | 3 | {v['loss']:.3f} / {100 * v['accuracy']:.1f} | {v['loss']:.4f} |"
     assert main(["curves", "--valid-table", "--max-step", "2", str(tmp_path / "run")]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2  # header only: no validation up to step 2
+    assert main(["curves", "--valid-table", "--every", "2", str(tmp_path / "run")]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2  # the only validation, step 3, is not a multiple of 2
+    assert main(["curves", "--valid-table", "--every", "3", str(tmp_path / "run")]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
 
 
 def test_leaky_score_gets_its_own_column(tmp_path):

@@ -175,7 +175,7 @@ def cmd_curves(args) -> int:
     from .evaluation.compare import plot_curves, validation_markdown
 
     if args.valid_table:
-        print(validation_markdown(_named(args.runs), args.max_step), end="")
+        print(validation_markdown(_named(args.runs), args.max_step, args.every), end="")
         return 0
     print(plot_curves(_named(args.runs), args.out, x=args.x))
     return 0
@@ -271,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--valid-table", action="store_true",
                     help="print the validation losses and accuracies as a markdown table instead of plotting")
     cv.add_argument("--max-step", type=int, help="with --valid-table: only validations up to this step")
+    cv.add_argument("--every", type=int, help="with --valid-table: only validations at multiples of this step")
     cv.set_defaults(func=cmd_curves)
 
     ex = sub.add_parser("export", help="copy a checkpoint's weights (optionally in half precision) for shipping")

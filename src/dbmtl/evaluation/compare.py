@@ -86,11 +86,12 @@ def read_log(run_dir: str | Path) -> tuple[list[dict], list[dict]]:
     return train, valid
 
 
-def validation_markdown(runs: dict[str, str | Path], max_step: int | None = None) -> str:
+def validation_markdown(runs: dict[str, str | Path], max_step: int | None = None, every: int | None = None) -> str:
     """One row per run and validation: loss / accuracy (%) of each task and the mean loss over tasks,
-    the number the trainer keeps `best/` by. Validations after `max_step` are left out."""
+    the number the trainer keeps `best/` by. Validations after `max_step`, or at steps that are not a
+    multiple of `every`, are left out."""
     rows = [(name, rec) for name, d in runs.items() for rec in read_log(d)[1]
-            if max_step is None or rec["step"] <= max_step]
+            if (max_step is None or rec["step"] <= max_step) and (not every or rec["step"] % every == 0)]
     tasks = [t for t in ("lm", "ss3", "ss8", "loc", "ms") if any(t in rec["valid"] for _, rec in rows)]
     lines = ["| run | step | " + " | ".join(f"{t.upper()} loss / acc" for t in tasks) + " | mean loss |",
              "|---|---:|" + "---|" * len(tasks) + "---:|"]
