@@ -16,7 +16,11 @@ def test_single_task_run_is_scored_only_on_its_task(tmp_path, data_dir, capsys):
     assert main(["evaluate", "--model", str(tmp_path / "run" / "best"), "--limit", "6", "--sets", "CB513,DeepLoc",
                  "--no-audit", "-o", str(tmp_path / "eval")]) == 0
     capsys.readouterr()
-    assert "audit" not in json.loads((tmp_path / "eval" / "evaluation.json").read_text())["sets"]["CB513"]["ss3"]
+    report = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    assert "audit" not in report["sets"]["CB513"]["ss3"] and report["trained_tasks"] == ["ss3"]
+    import shutil
+
+    shutil.rmtree(tmp_path / "run" / "best")  # the report alone says which heads were trained
     assert main(["compare", f"ss3_only={tmp_path / 'eval' / 'evaluation.json'}", "-o", str(tmp_path / "t.md")]) == 0
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ss3_only")][0]
     cells = [c.strip() for c in row.strip("|").split("|")]

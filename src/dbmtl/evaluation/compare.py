@@ -28,7 +28,8 @@ def trained_tasks(model_dir: str | Path) -> set[str] | None:
 
 def comparison_markdown(reports: dict[str, str | Path]) -> str:
     """reports: run name -> evaluation.json. Scores in % with 95% bootstrap intervals; '-' where the run
-    was not trained on the task (its head is untrained) or the set was not evaluated."""
+    was not trained on the task (its head is untrained) or the set was not evaluated. The trained tasks
+    come from the report (older reports: from the model folder it names, when that still exists)."""
     loaded = {name: json.loads(Path(p).read_text()) for name, p in reports.items()}
     present = [c for c in COLUMNS if any(c[1] in r["sets"] and c[2] in r["sets"][c[1]] for r in loaded.values())]
     leaky = {name: _teacher_forced_q3(r) for name, r in loaded.items()}
@@ -37,7 +38,7 @@ def comparison_markdown(reports: dict[str, str | Path]) -> str:
     lines = ["| run | trained on | per-residue prediction | " + " | ".join(head) + " |",
              "|---|---|---|" + "---|" * len(head)]
     for name, r in loaded.items():
-        tasks = trained_tasks(r.get("model", ""))
+        tasks = set(r["trained_tasks"]) if r.get("trained_tasks") else trained_tasks(r.get("model", ""))
         cells = []
         for _, set_name, task, key in present:
             score = r["sets"].get(set_name, {}).get(task)
