@@ -17,13 +17,17 @@ COLUMNS = [
 ]
 
 
+def weighted_tasks(train_config: dict) -> dict[str, float]:
+    """The tasks a training config trains (positive weight), with their weights."""
+    return {t: w for t, w in (train_config.get("tasks") or {}).items() if w > 0}
+
+
 def trained_tasks(model_dir: str | Path) -> set[str] | None:
     """Tasks with a positive weight in the training config saved with the model (None: unknown)."""
     path = Path(model_dir) / "config.json"
     if not path.exists():
         return None
-    train = json.loads(path.read_text()).get("train") or {}
-    return {t for t, w in train.get("tasks", {}).items() if w > 0} or None
+    return set(weighted_tasks(json.loads(path.read_text()).get("train") or {})) or None
 
 
 def comparison_markdown(reports: dict[str, str | Path]) -> str:
@@ -113,7 +117,7 @@ def step_micro_batches(train_config: dict) -> float:
     """Micro-batches of `batch_tokens` one optimizer step computes: grad_accum, times the number of tasks
     when mixing is joint (the expected one task when sampled); a task with its own budget in
     `task_batch_tokens` counts as that budget / batch_tokens micro-batches."""
-    weights = {t: w for t, w in train_config["tasks"].items() if w > 0}
+    weights = weighted_tasks(train_config)
     own = train_config.get("task_batch_tokens") or {}
     base = train_config.get("batch_tokens", 1)
     units = {t: own.get(t, base) / base for t in weights}
@@ -121,8 +125,7 @@ def step_micro_batches(train_config: dict) -> float:
         per_slot = sum(units.values())
     else:
         per_slot = sum(weights[t] * units[t] for t in weights) / sum(weights.values())
-    n = train_config.get("grad_accum", 1) * per_slot
-    return int(n) if float(n).is_integer() else n
+    return train_config.get("grad_accum", 1) * per_slot
 
 
 def plot_curves(runs: dict[str, str | Path], out: str | Path, x: str = "micro_batches") -> Path:

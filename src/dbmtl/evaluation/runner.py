@@ -9,16 +9,16 @@ from ..datasets import protein_test_sets, residue_test_sets
 from ..prediction import Predictor
 from ..tasks import TASKS
 from .audit import copy_previous_labels, majority_labels, teacher_forced_residues
+from .compare import weighted_tasks
 from .metrics import per_protein_accuracy, per_residue_accuracy
 
 
 def evaluate(predictor: Predictor, data_dir: Path, limit: int | None = None, audit: bool = True,
              sets: list[str] | None = None, log=print) -> dict:
     """Scores per set and task; `limit` keeps the first N proteins of each set (for quick checks)."""
-    trained = (predictor.meta.get("train") or {}).get("tasks") or {}
     # the report says which heads were trained, so a comparison needs no model folder (runs/ is not shipped)
     results: dict = {"sets": {}, "residue_mode": predictor.residue_mode,
-                     "trained_tasks": sorted(t for t, w in trained.items() if w > 0) or None}
+                     "trained_tasks": sorted(weighted_tasks(predictor.meta.get("train") or {})) or None}
     residue_sets, protein_sets = residue_test_sets(data_dir), protein_test_sets(data_dir)
     unknown = set(sets or ()) - set(residue_sets) - set(protein_sets)
     if unknown:

@@ -80,6 +80,12 @@ def model_inputs(inputs: torch.Tensor, alphabet: Alphabet, label_inputs: str, no
     return inputs
 
 
+def forward(model: torch.nn.Module, inputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """Logits for `inputs` laid out as `batch` (padding masked only in bidirectional rows)."""
+    return model(inputs, positions=batch.positions, segments=batch.segments,
+                 valid=None if batch.causal else batch.valid, causal=batch.causal)
+
+
 @torch.no_grad()
 def own_label_inputs(model: torch.nn.Module, batch: Batch, alphabet: Alphabet, rate: float) -> torch.Tensor:
     """Scheduled sampling, parallel variant: the batch's inputs with each per-residue label input replaced,
@@ -91,8 +97,7 @@ def own_label_inputs(model: torch.nn.Module, batch: Batch, alphabet: Alphabet, r
     is_label = size[inputs] > 0
     if rate <= 0 or not bool(is_label.any()):
         return inputs
-    logits = model(inputs, positions=batch.positions, segments=batch.segments,
-                   valid=None if batch.causal else batch.valid, causal=batch.causal).float()
+    logits = forward(model, inputs, batch).float()
     lo, n = first[inputs[:, 1:]], size[inputs[:, 1:]]  # the label range of each label input
     k = int(n.max())
     span = lo.unsqueeze(-1) + torch.arange(k, device=inputs.device)  # (B, T-1, k) candidate label ids
@@ -114,8 +119,7 @@ def task_loss(model: torch.nn.Module, batch: Batch, alphabet: Alphabet, label_in
         inputs = own_label_inputs(model, batch, alphabet, noise)
     else:
         inputs = model_inputs(batch.inputs, alphabet, label_inputs, noise)
-    logits = model(inputs, positions=batch.positions, segments=batch.segments,
-                   valid=None if batch.causal else batch.valid, causal=batch.causal)
+    logits = forward(model, inputs, batch)
     targets, w = batch.targets, batch.weights
     nll = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
     total = (nll * w.reshape(-1)).sum()
