@@ -13,8 +13,8 @@ import argparse
 import numpy as np
 import torch
 
-from dbmtl.datasets import load_training_data, resolve_data_dir
-from dbmtl.prediction import Predictor
+from dbmtl.data.catalog import load_training_data, resolve_data_dir
+from dbmtl.inference import Predictor
 from dbmtl.tasks import TASKS
 
 

@@ -9,6 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/select_default.sh
 .venv/bin/dbmtl train --config configs/default.json --resume --threads 2
-.venv/bin/dbmtl export runs/default/best src/dbmtl/models/default --dtype float16
-cp configs/default.json src/dbmtl/models/default/train_config.json
-.venv/bin/dbmtl evaluate --model src/dbmtl/models/default -o docs/evaluation/default --threads 2
+.venv/bin/dbmtl export runs/default/best src/dbmtl/pretrained/default --dtype float16
+cp configs/default.json src/dbmtl/pretrained/default/train_config.json
+.venv/bin/dbmtl evaluate --model src/dbmtl/pretrained/default -o docs/evaluation/default --threads 2

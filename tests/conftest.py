@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dbmtl.datasets import resolve_data_dir
+from dbmtl.data.catalog import resolve_data_dir
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from dbmtl.datasets import load_training_data
-from dbmtl.distributed import destroy_process_group
+from dbmtl.data.catalog import load_training_data
+from dbmtl.training.distributed import destroy_process_group
 from dbmtl.training import TrainConfig, Trainer
 
 config, out, data_dir = sys.argv[1:4]

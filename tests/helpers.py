@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from dbmtl.datasets import TrainingData, load_training_data
-from dbmtl.model import PRESETS, Decoder, ModelConfig
-from dbmtl.prediction import Predictor
+from dbmtl.data.catalog import TrainingData, load_training_data
+from dbmtl.model import PRESETS, Transformer, ModelConfig
+from dbmtl.inference.predictor import Predictor
 from dbmtl.tokens import Alphabet
 
 
@@ -15,7 +15,7 @@ def tiny_predictor(label_inputs: str = "placeholder", seed: int = 0, context: in
     alphabet = Alphabet()
     cfg = ModelConfig(vocab_size=len(alphabet), **{**PRESETS["tiny"], "context": context}, label_inputs=label_inputs,
                       kind=kind, conv_kernel=conv_kernel)
-    return Predictor(Decoder(cfg).eval(), alphabet, batch_tokens=4096)
+    return Predictor(Transformer(cfg).eval(), alphabet, batch_tokens=4096)
 
 
 def small_training_data(data_dir, n_residue: int = 400, n_protein: int = 600) -> TrainingData:

@@ -1,9 +1,9 @@
 """The audit makes the paper's leak visible: a teacher-forced decoder learns to copy the previous label,
 so its teacher-forced score equals the copy baseline while its honest (free-running) score does not."""
-from dbmtl.datasets import residue_test_sets
+from dbmtl.data.catalog import residue_test_sets
 from dbmtl.evaluation.audit import teacher_forced_residues
 from dbmtl.evaluation.runner import evaluate, to_markdown
-from dbmtl.prediction import Predictor
+from dbmtl.inference.predictor import Predictor
 from dbmtl.tasks import TASKS
 from dbmtl.training import TrainConfig, Trainer
 

@@ -9,16 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from dbmtl.benchmark import forward_flops, forward_worker, predict_flops, run_benchmark, to_markdown
+from dbmtl.benchmark.run import forward_flops, forward_worker, predict_flops, run_benchmark, to_markdown
 from dbmtl.cli import main
-from dbmtl.examples import max_residue_length
-from dbmtl.formats import residue_rows
-from dbmtl.mmseqs_baseline import (database_records, find_mmseqs, fit_all, fit_linear, fit_power,
+from dbmtl.data.layouts import layout_for
+from dbmtl.tokens import Alphabet
+from dbmtl.inference.writers import residue_rows
+from dbmtl.benchmark.mmseqs import (database_records, find_mmseqs, fit_all, fit_linear, fit_power,
                                    run_mmseqs_baseline, run_timed)
-from dbmtl.model.decoder import blocked_attention
+from dbmtl.model.transformer import blocked_attention
 from dbmtl.model import PRESETS, ModelConfig
 from dbmtl.model.checkpoint import save_checkpoint
-from dbmtl.prediction import OUTPUT_TASKS, Predictor, label_string
+from dbmtl.inference.predictor import Predictor, label_string
+from dbmtl.tasks import OUTPUT_TASKS
 from dbmtl.readers.fasta import read_fasta
 from dbmtl.tasks import TASKS
 
@@ -51,7 +53,7 @@ def test_any_batch_composition_gives_the_same_predictions(mixed_sequences, kind,
     """Every output (SS3, SS8, location, membrane) of every protein is the same, to float tolerance,
     whether it is predicted alone, with all others, in another order, or under any token budget."""
     base = tiny_predictor(label_inputs, kind=kind, context=CONTEXT, conv_kernel=conv)
-    assert any(len(s) > max_residue_length(CONTEXT, kind) for s in mixed_sequences)  # windows are exercised
+    assert any(len(s) > layout_for(kind, Alphabet(), CONTEXT).max_residue_length() for s in mixed_sequences)  # windows are exercised
     p = Predictor(base.model, base.alphabet, batch_tokens=100_000)
     reference = {s: p.predict([s])[0] for s in mixed_sequences}  # alone: a batch of one
     rng = random.Random(1)
@@ -244,11 +246,11 @@ def test_flop_counts():
 @pytest.mark.parametrize("conv", [0, 9])
 def test_linear_flops_count_every_weight_a_token_multiplies(conv):
     """2 FLOPs per multiply-add of every linear and convolution weight in the model's forward pass."""
-    from dbmtl.benchmark import linear_flops_per_token
-    from dbmtl.model import Decoder
+    from dbmtl.benchmark.run import linear_flops_per_token
+    from dbmtl.model import Transformer
 
     cfg = ModelConfig(**{**PRESETS["mini"], "vocab_size": 56}, kind="encoder", conv_kernel=conv)
-    model = Decoder(cfg)
+    model = Transformer(cfg)
     weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d)))
     assert linear_flops_per_token(cfg) == 2 * weights
 
@@ -279,9 +281,9 @@ def test_predict_cli_half_precision_and_int8(tmp_path):
 def test_benchmark_smoke_fills_the_report(tmp_path, data_dir, monkeypatch):
     """A tiny run on a machine without MMseqs2: every dbmtl field present and sane (no timing thresholds),
     and the report says how to get the baseline."""
-    import dbmtl.benchmark
+    import dbmtl.benchmark.run
 
-    monkeypatch.setattr(dbmtl.benchmark, "find_mmseqs", lambda: None)
+    monkeypatch.setattr(dbmtl.benchmark.run, "find_mmseqs", lambda: None)
     p = tiny_predictor(kind="encoder")
     model = save_checkpoint(tmp_path / "m", p.model, p.alphabet)
     out = tmp_path / "bench"

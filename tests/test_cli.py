@@ -8,7 +8,7 @@ import pytest
 
 from dbmtl.cli import main
 from dbmtl.model.checkpoint import save_checkpoint
-from dbmtl.prediction import DEFAULT_MODEL, Predictor
+from dbmtl.inference.predictor import DEFAULT_MODEL, Predictor
 from dbmtl.tasks import TASKS
 
 from helpers import tiny_predictor
@@ -98,7 +98,7 @@ def test_evaluate_writes_json_and_markdown(tmp_path, tiny_model, data_dir, capsy
 
 def test_bundled_default_model_is_small_and_predicts_well(data_dir):
     """The bundled model must ship (< 20 MB) and be clearly better than constant guessing."""
-    from dbmtl.datasets import residue_test_sets
+    from dbmtl.data.catalog import residue_test_sets
     from dbmtl.evaluation.audit import majority_labels
     from dbmtl.evaluation.metrics import per_residue_accuracy
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from dbmtl.corpus_shards import CorpusShards, prepare_corpus
-from dbmtl.datasets import evaluation_guard, load_training_data
+from dbmtl.data.shards import CorpusShards, prepare_corpus
+from dbmtl.data.catalog import evaluation_guard, load_training_data
 from dbmtl.readers.fasta import read_fasta
 from dbmtl.training import TrainConfig, Trainer
 
@@ -104,12 +104,12 @@ def test_two_processes_train_exactly_like_one_with_the_same_global_batch(tmp_pat
 
 
 def one_process_init(cfg_path: Path) -> dict[str, torch.Tensor]:
-    from dbmtl.model import Decoder
+    from dbmtl.model import Transformer
     from dbmtl.tokens import Alphabet
 
     cfg = TrainConfig.load(cfg_path)
     torch.manual_seed(cfg.seed)
-    model = Decoder(cfg.model_config(len(Alphabet())))
+    model = Transformer(cfg.model_config(len(Alphabet())))
     return {k: v for k, v in model.state_dict().items() if k != "head.weight"}
 
 
@@ -145,7 +145,7 @@ def prepared(data_dir, tmp_path_factory):
     """QUERY.fasta plus a bad record and a copy of a CB513 protein, in shards of 37 records."""
     tmp = tmp_path_factory.mktemp("shards")
     guard = evaluation_guard(data_dir)
-    from dbmtl.datasets import residue_test_sets
+    from dbmtl.data.catalog import residue_test_sets
 
     leak = residue_test_sets(data_dir)["CB513"][0].sequence
     extra = tmp / "extra.fasta"

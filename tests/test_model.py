@@ -4,14 +4,14 @@ import json
 import pytest
 import torch
 
-from dbmtl.model import PRESETS, Decoder, KVCache, ModelConfig
+from dbmtl.model import PRESETS, Transformer, KVCache, ModelConfig
 from dbmtl.model.checkpoint import load_checkpoint, save_checkpoint
 from dbmtl.tokens import Alphabet
 
 
 def make(seed=0, **kw):
     torch.manual_seed(seed)
-    return Decoder(ModelConfig(vocab_size=len(Alphabet()), **{**PRESETS["tiny"], **kw})).eval()
+    return Transformer(ModelConfig(vocab_size=len(Alphabet()), **{**PRESETS["tiny"], **kw})).eval()
 
 
 def test_kv_cache_matches_full_pass():

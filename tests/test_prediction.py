@@ -3,8 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from dbmtl.examples import answer_row, max_residue_length
-from dbmtl.prediction import residue_windows, stitch_windows, token_budget_batches
+from dbmtl.data.layouts import answer_row, layout_for
+from dbmtl.tokens import Alphabet
+from dbmtl.data.batching import token_budget_batches
+from dbmtl.inference.windows import residue_windows, stitch_windows
 from dbmtl.tasks import TASKS
 from dbmtl.readers.fasta import read_fasta
 
@@ -62,7 +64,7 @@ def test_free_running_equals_naive_greedy_decoding():
 @pytest.mark.parametrize("kind", ["decoder", "encoder"])
 def test_long_protein_gets_every_residue(kind):
     p = tiny_predictor(context=64, kind=kind)  # per-residue limit: 31 (decoder) or 63 (encoder) residues
-    limit = max_residue_length(64, kind)
+    limit = layout_for(kind, Alphabet(), 64).max_residue_length()
     seq = ("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ" * 5)[:157]
     out = p.predict([seq, seq[:limit]])
     assert len(out[0].ss3) == len(seq) == len(out[0].probabilities["ss8"])

@@ -7,17 +7,16 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from dbmtl import datasets
-from dbmtl.datasets import (
+from dbmtl.data import catalog as datasets
+from dbmtl.data.catalog import (
     CORPUS_FILES,
     LOC_DIR,
-    PROTEIN_TEST_SETS,
-    RESIDUE_TEST_SETS,
+    TEST_SET_FILES,
     SS_DIR,
     load_training_data,
     localization_training,
 )
-from dbmtl.readers.corpus import stream_corpus
+from dbmtl.data.corpus import stream_corpus
 from dbmtl.readers.fasta import FastaFormatError, SkipReport, read_fasta
 from dbmtl.readers.leakage import LeakageGuard
 from dbmtl.readers.localization import parse_deeploc_header, read_deeploc_fasta
@@ -45,7 +44,7 @@ NETSURFP = {"CB513": (511, 20, 874), "TS115": (115, 43, 1111)}  # count, min len
 @pytest.fixture(scope="module", params=sorted(NETSURFP))
 def netsurfp(request, data_dir):
     name = request.param
-    path = need(data_dir, RESIDUE_TEST_SETS[name])
+    path = need(data_dir, TEST_SET_FILES[name])
     return name, path, list(read_netsurfp_csv(path))
 
 
@@ -87,7 +86,7 @@ def test_netsurfp_mask_follows_disorder_and_cb513_mask(netsurfp):
 
 
 def test_cb513_has_unresolved_residues(data_dir):
-    recs = list(read_netsurfp_csv(need(data_dir, RESIDUE_TEST_SETS["CB513"])))
+    recs = list(read_netsurfp_csv(need(data_dir, TEST_SET_FILES["CB513"])))
     mask = np.concatenate([r.resolved for r in recs])
     assert 0 < (~mask).sum() < mask.size
     assert any((~r.resolved).any() for r in recs)

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from dbmtl.examples import collate, mask_residues, masked_lm_example, protein_example, residue_example
+from dbmtl.data.layouts import DecoderLayout, collate, mask_residues, masked_lm_example
 from dbmtl.model.checkpoint import load_checkpoint
-from dbmtl.prediction import Predictor
+from dbmtl.inference.predictor import Predictor
 from dbmtl.tasks import TASKS
 from dbmtl.tokens import Alphabet
 from dbmtl.training import TrainConfig, Trainer
-from dbmtl.training.batches import FastaCorpus, WithLabeledSequences
+from dbmtl.data.corpus import FastaCorpus, WithLabeledSequences
 from dbmtl.training.trainer import model_inputs
 
 from helpers import small_training_data, straight_and_resumed
@@ -73,7 +73,7 @@ def test_placeholder_prediction_reads_what_training_fed(tmp_path, data):
     task = TASKS["ss8"]
     probs = predictor.predict_residues([rec.sequence], task)[0]
     for labels in (rec.ss8, "C" * len(rec.sequence)):  # true labels, and wrong ones: same inputs either way
-        ex = residue_example(alphabet, task, rec.sequence, labels, rec.resolved, model.cfg.context)
+        ex = DecoderLayout(alphabet, model.cfg.context).residue_example(task, rec.sequence, labels, rec.resolved)
         batch = collate([ex], alphabet.pad_id)
         inputs = model_inputs(batch.inputs, alphabet, "placeholder")
         assert not torch.isin(inputs, torch.tensor(alphabet.label_ids(task))).any()
@@ -88,10 +88,11 @@ def test_noised_teacher_inputs_replace_only_per_residue_labels(data):
     per-protein labels stay; every replacement is a label of the same task; the rate follows label_noise."""
     alphabet = Alphabet()
     recs = [r for r in data.residue if r.ss8 is not None][:20]
-    rows = [residue_example(alphabet, TASKS[t], r.sequence, getattr(r, t), r.resolved, 1024)
+    layout = DecoderLayout(alphabet, 1024)
+    rows = [layout.residue_example(TASKS[t], r.sequence, getattr(r, t), r.resolved)
             for r in recs for t in ("ss3", "ss8")]
     loc = next(r for r in data.protein if r.location)
-    rows.append(protein_example(alphabet, TASKS["loc"], loc.sequence, loc.location, 1024))
+    rows.append(layout.protein_example(TASKS["loc"], loc.sequence, loc.location))
     batch = collate([x for x in rows if x is not None], alphabet.pad_id)
     assert torch.equal(model_inputs(batch.inputs, alphabet, "noised", 0.0), batch.inputs)
     torch.manual_seed(0)
@@ -122,16 +123,16 @@ def test_noised_decoder_trains_and_predicts_free_running(tmp_path, data):
 def test_scheduled_sampling_feeds_the_models_own_previous_labels(data):
     """With rate 1 every per-residue label input is the model's own argmax (over its task's labels) for
     that slot, from the logits one position earlier; with rate 0 nothing changes; no other token moves."""
-    from dbmtl.model import Decoder
+    from dbmtl.model import Transformer
     from dbmtl.training.trainer import own_label_inputs
 
     alphabet = Alphabet()
     torch.manual_seed(0)
-    model = Decoder(TrainConfig(model={"preset": "tiny", "dropout": 0.0}).model_config(len(alphabet))).eval()
+    model = Transformer(TrainConfig(model={"preset": "tiny", "dropout": 0.0}).model_config(len(alphabet))).eval()
     recs = [r for r in data.residue if r.ss8 is not None][:6]
     for name in ("ss3", "ss8"):
         task = TASKS[name]
-        batch = collate([residue_example(alphabet, task, r.sequence, getattr(r, name), r.resolved, 1024) for r in recs],
+        batch = collate([DecoderLayout(alphabet, 1024).residue_example(task, r.sequence, getattr(r, name), r.resolved) for r in recs],
                         alphabet.pad_id)
         assert torch.equal(own_label_inputs(model, batch, alphabet, 0.0), batch.inputs)
         mixed = own_label_inputs(model, batch, alphabet, 1.0)

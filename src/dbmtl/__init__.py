@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 def __getattr__(name):
     # Lazy, so `dbmtl --help` and the readers do not pay for importing torch.
     if name == "Predictor":
-        from .prediction import Predictor
+        from .inference import Predictor
 
         return Predictor
     raise AttributeError(name)

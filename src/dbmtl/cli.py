@@ -10,8 +10,8 @@ from pathlib import Path
 
 def cmd_train(args) -> int:
     """Runs alone or, unchanged, as each process of `torchrun --nproc_per_node N -m dbmtl.cli train ...`."""
-    from .datasets import load_training_data, resolve_data_dir
-    from .distributed import destroy_process_group
+    from .data.catalog import load_training_data, resolve_data_dir
+    from .training.distributed import destroy_process_group
     from .training import TrainConfig, Trainer
 
     cfg = TrainConfig.load(args.config)
@@ -40,8 +40,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_prepare_corpus(args) -> int:
-    from .corpus_shards import prepare_corpus
-    from .datasets import evaluation_guard, resolve_data_dir
+    from .data.catalog import evaluation_guard, resolve_data_dir
+    from .data.shards import prepare_corpus
     from .readers.leakage import LeakageGuard
 
     guard = LeakageGuard() if args.no_leakage_filter else evaluation_guard(resolve_data_dir(args.data_dir))
@@ -64,68 +64,38 @@ def cmd_prepare_corpus(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from pathlib import Path
-
     import torch
-
     from tqdm import tqdm
 
-    from .formats import PredictionWriter, finished_ids
-    from .prediction import OUTPUT_TASKS, Predictor
-    from .readers.fasta import FastaFormatError, SkipReport, read_fasta
+    from .inference import Predictor, predict_fasta
+    from .inference.stream import check_tasks
+    from .tasks import OUTPUT_TASKS
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    tasks = tuple(args.tasks.split(",")) if args.tasks else OUTPUT_TASKS
-    unknown = set(tasks) - set(OUTPUT_TASKS)
-    if unknown:
-        raise ValueError(f"unknown tasks {sorted(unknown)}; choose from {','.join(OUTPUT_TASKS)}")
+    tasks = check_tasks(args.tasks.split(",") if args.tasks else OUTPUT_TASKS)
     predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens,
                                           dtype=args.dtype, int8=args.int8, attention=args.attention)
-    report = SkipReport()
-    chunk: list = []
-    done_before = finished_ids(args.out) if args.resume else set()
-    bar = tqdm(unit=" proteins", disable=args.quiet, desc="predict", initial=len(done_before))
-    with PredictionWriter(args.out, tasks, append=bool(done_before)) as writer:
-        def flush():
-            writer.write(predictor.predict(chunk, tasks=tasks))
-            bar.update(len(chunk))
-            chunk.clear()
-
-        try:
-            for record in read_fasta(args.fasta, skip_invalid=args.skip_invalid, report=report):
-                if record.id in done_before:
-                    continue
-                chunk.append(record)
-                if len(chunk) >= args.chunk_size:
-                    flush()
-        except FastaFormatError:
-            if chunk:
-                flush()  # keep every protein read before the bad record
-            print(f"dbmtl predict: {writer.count} proteins written to {Path(args.out)} before the error", file=sys.stderr)
-            raise
-        if chunk:
-            flush()
-        bar.close()
-        done = writer.count
-        if done_before:
-            print(f"dbmtl predict: resumed; {len(done_before)} proteins were already done", file=sys.stderr)
-    if report.total:
-        print(f"dbmtl predict: {report.summary()}", file=sys.stderr)
-        for msg in report.examples:
+    bar = tqdm(unit=" proteins", disable=args.quiet, desc="predict")
+    run = predict_fasta(predictor, args.fasta, args.out, tasks=tasks, chunk_size=args.chunk_size,
+                        resume=args.resume, skip_invalid=args.skip_invalid, on_chunk=bar.update)
+    bar.close()
+    if run.resumed:
+        print(f"dbmtl predict: resumed; {run.resumed} proteins were already done", file=sys.stderr)
+    if run.skipped.total:
+        print(f"dbmtl predict: {run.skipped.summary()}", file=sys.stderr)
+        for msg in run.skipped.examples:
             print(f"  {msg}", file=sys.stderr)
-    print(f"{done} proteins -> {Path(args.out)}/ (residues.tsv, proteins.tsv, predictions.jsonl)")
+    print(f"{run.written} proteins -> {Path(args.out)}/ (residues.tsv, proteins.tsv, predictions.jsonl)")
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from pathlib import Path
-
     import torch
 
-    from .datasets import resolve_data_dir
+    from .data.catalog import resolve_data_dir
     from .evaluation.runner import evaluate, to_markdown, write_report
-    from .prediction import Predictor
+    from .inference import Predictor
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -197,7 +167,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_benchmark(args) -> int:
-    from .benchmark import run_from_args
+    from .benchmark.run import run_from_args
 
     return run_from_args(args)
 
@@ -256,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.set_defaults(func=cmd_compare)
 
     lc = sub.add_parser("learning-curve", help="test scores of one recipe at several budgets, fitted against "
-                        "log compute and solved for issue 4's targets")
+                        "log compute and solved for the accuracy targets")
     lc.add_argument("reports", nargs="+", help="NAME=path/to/evaluation.json of models trained with different budgets")
     lc.add_argument("--seconds-per-micro-batch", type=float,
                     help="measured cost of one micro-batch on this machine, to print CPU hours as well")

@@ -33,6 +33,8 @@ class Task:
 
     kind: "lm" (next residue), "residue" (one label per residue) or "protein" (one label per protein).
     field: the record attribute holding the labels, which is also the output column name.
+    metric: the name of its accuracy in the field's papers (Q3, Q8, Q10, Q2).
+    test_sets: the official test sets it is scored on (files: dbmtl.data.catalog).
     """
 
     name: str
@@ -40,6 +42,8 @@ class Task:
     kind: str
     labels: tuple[str, ...] = ()
     field: str = ""
+    metric: str = ""
+    test_sets: tuple[str, ...] = ()
 
     def label_token(self, label: str) -> str:
         return f"<{self.name}:{label}>"
@@ -49,13 +53,19 @@ class Task:
         return tuple(self.label_token(label) for label in self.labels)
 
 
+RESIDUE_TEST_SETS = ("CB513", "TS115", "CASP12")
+PROTEIN_TEST_SETS = ("DeepLoc",)
+
 TASKS: dict[str, Task] = {
     "lm": Task("lm", "<UNIREF50>", "lm"),
-    "ss3": Task("ss3", "<SSP3>", "residue", SS3_LABELS, "ss3"),
-    "ss8": Task("ss8", "<SSP8>", "residue", SS8_LABELS, "ss8"),
-    "loc": Task("loc", "<LOC>", "protein", LOCATIONS, "location"),
-    "ms": Task("ms", "<MS>", "protein", MEMBRANE_LABELS, "membrane"),
+    "ss3": Task("ss3", "<SSP3>", "residue", SS3_LABELS, "ss3", "Q3", RESIDUE_TEST_SETS),
+    "ss8": Task("ss8", "<SSP8>", "residue", SS8_LABELS, "ss8", "Q8", RESIDUE_TEST_SETS),
+    "loc": Task("loc", "<LOC>", "protein", LOCATIONS, "location", "Q10", PROTEIN_TEST_SETS),
+    "ms": Task("ms", "<MS>", "protein", MEMBRANE_LABELS, "membrane", "Q2", PROTEIN_TEST_SETS),
 }
+RESIDUE_TASKS = tuple(name for name, task in TASKS.items() if task.kind == "residue")
+PROTEIN_TASKS = tuple(name for name, task in TASKS.items() if task.kind == "protein")
+OUTPUT_TASKS = RESIDUE_TASKS + PROTEIN_TASKS  # what prediction answers
 
 
 def ss8_to_ss3(ss8: str) -> str:

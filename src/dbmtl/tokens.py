@@ -10,8 +10,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from .tasks import TASKS, Task
 
 STANDARD_AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
@@ -41,6 +39,8 @@ class Alphabet:
         self.pad_id = self.index[PAD]
         self.eos_id = self.index[EOS]
         self.mask_id = self.index[MASK]
+        import torch  # here, not at module level: the readers need the letters above, not torch
+
         # Lookup table from byte value to residue id for fast sequence encoding.
         self._residue_lut = torch.full((256,), -1, dtype=torch.long)
         for aa in AMINO_ACIDS:
@@ -49,8 +49,10 @@ class Alphabet:
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def encode_residues(self, sequence: str) -> torch.Tensor:
+    def encode_residues(self, sequence: str) -> "torch.Tensor":
         """Residue ids of an (already validated, upper-case) sequence."""
+        import torch
+
         raw = torch.frombuffer(bytearray(sequence.encode("ascii")), dtype=torch.uint8).long()
         ids = self._residue_lut[raw]
         if (ids < 0).any():
@@ -64,7 +66,9 @@ class Alphabet:
     def label_ids(self, task: Task) -> list[int]:
         return [self.index[t] for t in task.label_tokens]
 
-    def encode_labels(self, task: Task, labels: str | list[str]) -> torch.Tensor:
+    def encode_labels(self, task: Task, labels: str | list[str]) -> "torch.Tensor":
+        import torch
+
         if isinstance(labels, str) and task.kind == "residue":
             labels = list(labels)
         elif isinstance(labels, str):

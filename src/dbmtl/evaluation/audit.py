@@ -12,25 +12,17 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-import torch
 
-from ..prediction import Predictor
+from ..inference.predictor import Predictor
 from ..tasks import Task
 
 
-@torch.inference_mode()
 def teacher_forced_residues(predictor: Predictor, sequences: list[str], labels: list[str], task: Task) -> list[str]:
     """Predictions of a model fed `residues <CTRL> true-labels`: the leaky evaluation, for the audit only.
 
     Meaningful for models trained with teacher forcing; a placeholder model never saw labels as inputs.
     """
-    al = predictor.alphabet
-
-    def pass_over(pieces):
-        seqs = [s for s, _ in pieces]
-        return predictor.label_slots_pass(seqs, task, [al.encode_labels(task, lab[:-1]) for _, lab in pieces])
-
-    merged = predictor.windowed(sequences, pass_over, labels=labels)
+    merged = predictor.teacher_forced_residues(sequences, labels, task)
     return ["".join(task.labels[i] for i in m.argmax(1)) for m in merged]
 
 

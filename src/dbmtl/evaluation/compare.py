@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# (column, set, task, score key); a run shows a score only for the tasks it was trained on
-COLUMNS = [
-    ("CB513 Q3", "CB513", "ss3", "mean"),
-    ("CB513 Q8", "CB513", "ss8", "mean"),
-    ("TS115 Q3", "TS115", "ss3", "mean"),
-    ("TS115 Q8", "TS115", "ss8", "mean"),
-    ("CASP12 Q3", "CASP12", "ss3", "mean"),
-    ("DeepLoc Q10", "DeepLoc", "loc", "accuracy"),
-    ("DeepLoc Q2", "DeepLoc", "ms", "accuracy"),
-]
+from ..tasks import OUTPUT_TASKS, PROTEIN_TEST_SETS, RESIDUE_TEST_SETS, TASKS
+
+# (column, set, task, score key), from the task table; a run shows a score only for the tasks it was
+# trained on
+COLUMNS = [(f"{set_name} {TASKS[t].metric}", set_name, t, "mean" if TASKS[t].kind == "residue" else "accuracy")
+           for set_name in RESIDUE_TEST_SETS + PROTEIN_TEST_SETS
+           for t in OUTPUT_TASKS if set_name in TASKS[t].test_sets]
 
 
 def weighted_tasks(train_config: dict) -> dict[str, float]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from .compare import step_micro_batches
 
-# issue 4's targets: (label, set, task, score key, target)
+# the accuracy targets the bundled model aims at: (label, set, task, score key, target)
 TARGETS = [
     ("CB513 Q3", "CB513", "ss3", "mean", 0.72),
     ("CB513 Q8", "CB513", "ss8", "mean", 0.58),

@@ -5,9 +5,9 @@ import json
 import time
 from pathlib import Path
 
-from ..datasets import protein_test_sets, residue_test_sets
-from ..prediction import Predictor
-from ..tasks import TASKS
+from ..data.catalog import protein_test_sets, residue_test_sets
+from ..inference.predictor import Predictor
+from ..tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS
 from .audit import copy_previous_labels, majority_labels, teacher_forced_residues
 from .compare import weighted_tasks
 from .metrics import per_protein_accuracy, per_residue_accuracy
@@ -29,10 +29,10 @@ def evaluate(predictor: Predictor, data_dir: Path, limit: int | None = None, aud
         records = records[:limit] if limit else records
         t0 = time.time()
         seqs = [r.sequence for r in records]
-        preds = predictor.predict(seqs, tasks=("ss3", "ss8"))
+        preds = predictor.predict(seqs, tasks=RESIDUE_TASKS)
         entry: dict = {"n_proteins": len(records)}
-        for task_name in ("ss3", "ss8"):
-            gold = [getattr(r, task_name) for r in records]
+        for task_name in RESIDUE_TASKS:
+            gold = [getattr(r, TASKS[task_name].field) for r in records]
             if any(g is None for g in gold):
                 continue
             masks = [r.resolved for r in records]
@@ -55,12 +55,12 @@ def evaluate(predictor: Predictor, data_dir: Path, limit: int | None = None, aud
             continue
         records = records[:limit] if limit else records
         t0 = time.time()
-        preds = predictor.predict([r.sequence for r in records], tasks=("loc", "ms"))
-        entry = {
-            "n_proteins": len(records),
-            "loc": per_protein_accuracy([p.location for p in preds], [r.location for r in records], TASKS["loc"].labels),
-            "ms": per_protein_accuracy([p.membrane for p in preds], [r.membrane for r in records], TASKS["ms"].labels),
-        }
+        preds = predictor.predict([r.sequence for r in records], tasks=PROTEIN_TASKS)
+        entry = {"n_proteins": len(records)}
+        for task_name in PROTEIN_TASKS:
+            field = TASKS[task_name].field
+            entry[task_name] = per_protein_accuracy([p.labels[task_name] for p in preds],
+                                                    [getattr(r, field) for r in records], TASKS[task_name].labels)
         entry["seconds"] = round(time.time() - t0, 1)
         results["sets"][name] = entry
         log(f"{name}: {len(records)} proteins in {entry['seconds']} s")
@@ -78,15 +78,17 @@ def _with_ci(score: dict, key: str) -> str:
 
 def to_markdown(results: dict) -> str:
     lines = []
-    residue = {k: v for k, v in results["sets"].items() if "ss3" in v or "ss8" in v}
+    residue = {k: v for k, v in results["sets"].items() if any(t in v for t in RESIDUE_TASKS)}
     protein = {k: v for k, v in results["sets"].items() if "loc" in v}
     if residue:
         lines += [f"Per-residue (honest: `{results['residue_mode']}` prediction, no true label read); "
                   "accuracy in %, 95% bootstrap interval over proteins",
-                  "", "| set | proteins | Q3 mean | Q3 pooled | Q8 mean | Q8 pooled |", "|---|---:|---|---|---|---|"]
+                  "", "| set | proteins | " + " | ".join(f"{TASKS[t].metric} {k}" for t in RESIDUE_TASKS
+                                                        for k in ("mean", "pooled")) + " |",
+                  "|---|---:|" + "---|" * 2 * len(RESIDUE_TASKS)]
         for name, e in residue.items():
             cells = []
-            for t in ("ss3", "ss8"):
+            for t in RESIDUE_TASKS:
                 cells += [_with_ci(e[t], "mean"), _with_ci(e[t], "pooled")] if t in e else ["-", "-"]
             lines.append(f"| {name} | {e['n_proteins']} | " + " | ".join(cells) + " |")
         if any("audit" in e.get("ss3", {}) for e in residue.values()):
@@ -94,7 +96,7 @@ def to_markdown(results: dict) -> str:
                       "", "| set | task | honest | teacher-forced (reads true labels) | copy previous true label | majority class |",
                       "|---|---|---:|---:|---:|---:|"]
             for name, e in residue.items():
-                for t in ("ss3", "ss8"):
+                for t in RESIDUE_TASKS:
                     if t in e and "audit" in e[t]:
                         a = e[t]["audit"]
                         tf = _pct(a["teacher_forced"]["mean"]) if a["teacher_forced"] else "n/a (never reads labels)"

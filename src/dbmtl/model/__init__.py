@@ -1,5 +1,5 @@
 """The transformer and its checkpoint format."""
 from .config import PRESETS, ModelConfig
-from .decoder import Decoder, KVCache
+from .transformer import KVCache, Transformer
 
-__all__ = ["PRESETS", "ModelConfig", "Decoder", "KVCache"]
+__all__ = ["PRESETS", "ModelConfig", "Transformer", "KVCache"]

@@ -15,12 +15,12 @@ from safetensors.torch import load_file, save_file
 
 from ..tokens import Alphabet
 from .config import ModelConfig
-from .decoder import Decoder
+from .transformer import Transformer
 
 TIED = "head.weight"  # the same tensor as wte.weight; stored once
 
 
-def save_checkpoint(path: str | Path, model: Decoder, alphabet: Alphabet, extra: dict | None = None,
+def save_checkpoint(path: str | Path, model: Transformer, alphabet: Alphabet, extra: dict | None = None,
                     dtype: torch.dtype | None = None, weights: dict[str, torch.Tensor] | None = None) -> Path:
     """`weights`: the model's full state dict when it is not `model.state_dict()` (gathered from FSDP shards)."""
     path = Path(path)
@@ -36,14 +36,14 @@ def save_checkpoint(path: str | Path, model: Decoder, alphabet: Alphabet, extra:
     return path
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[Decoder, Alphabet, dict]:
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[Transformer, Alphabet, dict]:
     path = Path(path)
     if not (path / "model.safetensors").exists():
         raise FileNotFoundError(f"no model.safetensors in {path}")
     meta = json.loads((path / "config.json").read_text())
     alphabet = Alphabet.load(path / "vocab.json")
     Alphabet().check_compatible(alphabet, where=str(path))
-    model = Decoder(ModelConfig.from_dict(meta["model"]))
+    model = Transformer(ModelConfig.from_dict(meta["model"]))
     state = {k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if set(missing) - {TIED} or unexpected:

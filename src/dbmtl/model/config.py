@@ -17,9 +17,10 @@ LABEL_INPUTS = ("teacher", "placeholder", "noised", "sampled")
 
 @dataclass
 class ModelConfig:
-    """Decoder-only transformer (GPT-2 style, pre-LayerNorm, rotary positions, tied output).
+    """The transformer of both kinds (GPT-2 style, pre-LayerNorm, rotary positions, tied output).
 
-    context: tokens the model attends over; the per-task layouts in `dbmtl.examples` fit inside it.
+    context: tokens the model attends over; the per-task layouts in `dbmtl.data.layouts` fit inside it.
+    n_segments: rows of the segment embedding (the layouts use 2 + one per task).
     kind: "decoder" (the paper: labels generated after `residues <CTRL>`) or "encoder" (the paper's named
       fix: `<CTRL> residues` read both ways, an output at every residue; LM rows stay causal).
     rope_base: rotary frequency base; small values make short distances easy to tell apart.
@@ -52,6 +53,7 @@ class ModelConfig:
     n_head: int = 4
     n_embd: int = 256
     context: int = 1024
+    n_segments: int = 7
     dropout: float = 0.0
     kind: str = "decoder"
     rope_base: float = 1000.0
@@ -75,6 +77,8 @@ class ModelConfig:
             raise ValueError(f"conv_kernel must be 0 or an odd width, not {self.conv_kernel}")
         if self.conv_kernel and self.kind != "encoder":
             raise ValueError("conv_kernel is for the encoder kind (decoding with a KV cache has no convolution state)")
+        if self.n_segments < 1:
+            raise ValueError(f"n_segments must be at least 1, not {self.n_segments}")
         if not 0.0 <= self.label_noise <= 1.0:
             raise ValueError(f"label_noise must be in [0, 1], not {self.label_noise}")
 
@@ -91,7 +95,7 @@ class ModelConfig:
         if self.conv_kernel:  # norm, depthwise kernel + bias, pointwise linear
             per_layer += 2 * d + (self.conv_kernel + 1) * d + d * d + d
         pool = d * d + d if self.protein_pooling == "attention" else 0
-        return self.n_layer * per_layer + (self.vocab_size + 7) * d + 2 * d + pool
+        return self.n_layer * per_layer + (self.vocab_size + self.n_segments) * d + 2 * d + pool
 
 
 # paper: Elnaggar et al. (12 layers, hidden 1024, 16 heads, dropout 0.2, length 1024), ~152M parameters.

@@ -23,16 +23,17 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from ..corpus_shards import CorpusShards
-from ..datasets import TrainingData
-from ..distributed import full_model_state, full_optimizer_state, gradient_sync, init_process_group, load_full_state, wrap_model
-from ..examples import Batch, collate, mask_residues
+from ..data.catalog import TrainingData
+from ..data.corpus import CorpusStream, FastaCorpus, WithLabeledSequences
+from ..data.layouts import Batch, collate, layout_for, mask_residues
+from ..data.pools import LabeledPool, labeled_examples
+from ..data.shards import CorpusShards
 from ..model.checkpoint import load_checkpoint, save_checkpoint
-from ..model.decoder import Decoder
+from ..model.transformer import Transformer
 from ..tasks import TASKS
 from ..tokens import Alphabet
-from .batches import CorpusStream, FastaCorpus, LabeledPool, WithLabeledSequences, labeled_examples
 from .config import TrainConfig
+from .distributed import full_model_state, full_optimizer_state, gradient_sync, init_process_group, load_full_state, wrap_model
 
 log = logging.getLogger("dbmtl")
 
@@ -149,8 +150,9 @@ class Trainer:
             raise ValueError(f"grad_accum {cfg.grad_accum} (micro-batches per step, all processes together) "
                              f"must be divisible by the number of processes, {self.group.world_size}")
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-        self.model = Decoder(cfg.model_config(len(self.alphabet))).to(self.device)
+        self.model = Transformer(cfg.model_config(len(self.alphabet))).to(self.device)
         self.context = self.model.cfg.context
+        self.layout = layout_for(self.model.cfg.kind, self.alphabet, self.context, self.model.cfg.n_segments)
         self.label_inputs = self.model.cfg.label_inputs
         self.label_noise = self.model.cfg.label_noise if self.label_inputs in ("noised", "sampled") else 0.0
         self.masked_lm = cfg.lm_objective == "masked"
@@ -169,7 +171,7 @@ class Trainer:
         for name in self.weights:
             if name == "lm":
                 continue
-            examples = labeled_examples(name, train, self.alphabet, self.context, self.model.cfg.kind)
+            examples = labeled_examples(name, train, self.layout)
             if not examples:
                 raise ValueError(f"task {name!r} has no training examples in the data")
             self.pools[name] = LabeledPool(examples, build_rng)
@@ -219,7 +221,7 @@ class Trainer:
                     for ex in out[name]:
                         ex.inputs, ex.weights = mask_residues(ex.inputs, ex.targets, self.alphabet, self.cfg.mask_rate, fixed)
             else:
-                examples = labeled_examples(name, valid, self.alphabet, self.context, self.model.cfg.kind)
+                examples = labeled_examples(name, valid, self.layout)
                 chosen = sorted(pick.choice(len(examples), size=min(n, len(examples)), replace=False)) if examples else []
                 out[name] = [examples[i] for i in chosen]
         return {k: v for k, v in out.items() if v}

@@ -35,7 +35,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .mmseqs_baseline import UNIREF50_SEQUENCES, Timed, find_mmseqs, run_mmseqs_baseline, run_timed
+from .mmseqs import UNIREF50_SEQUENCES, Timed, find_mmseqs, run_mmseqs_baseline, run_timed
 
 QUERY_REL = Path("unlabeled/mmseqs2_examples/QUERY.fasta")
 DB_REL = Path("unlabeled/mmseqs2_examples/DB.fasta.gz")
@@ -113,7 +113,7 @@ def attention_rate(n_head: int, head_dim: int, dtype, device: str = "cpu", batch
     import torch
     import torch.nn.functional as F
 
-    from .model.decoder import blocked_attention
+    from ..model.transformer import blocked_attention
 
     q, k, v = (torch.randn(batch, n_head, length, head_dim, device=device).to(dtype) for _ in range(3))
     fn = blocked_attention if impl == "blocked" else (lambda *a, causal: F.scaled_dot_product_attention(*a, is_causal=causal))
@@ -146,21 +146,23 @@ def predict_flops(cfg, lengths: Sequence[int], tasks: Sequence[str] = ("ss3", "s
     """FLOPs that one-pass prediction of proteins of these lengths needs (no padding counted), following
     the prediction's own rows: encoder `<CTRL> residues` (windows of context-1 for per-residue tasks, the
     cropped protein for per-protein tasks). None for decoder models (their rows differ per mode)."""
-    from .examples import crop_protein, max_residue_length
-    from .prediction import residue_windows
-    from .tasks import TASKS
+    from ..data.layouts import layout_for
+    from ..inference.windows import residue_windows
+    from ..tasks import TASKS
+    from ..tokens import Alphabet
 
     if cfg.kind != "encoder":
         return None
     per_tok = linear_flops_per_token(cfg)
-    window = max_residue_length(cfg.context, cfg.kind)
+    layout = layout_for(cfg.kind, Alphabet(), cfg.context)
+    window = layout.max_residue_length()
     rows: list[int] = []
     for name in tasks:
         for n in lengths:
             if TASKS[name].kind == "residue":
                 rows += [e - s + 1 for s, e in residue_windows(n, window)]
             else:
-                rows.append(len(crop_protein("A" * n, cfg.context, cfg.kind)) + 1)
+                rows.append(len(layout.crop_protein("A" * n)) + 1)
     r = np.asarray(rows, dtype=np.float64)
     lin = float(per_tok * r.sum())
     att = float(4 * cfg.n_layer * cfg.n_embd * (r * r).sum())
@@ -170,10 +172,10 @@ def predict_flops(cfg, lengths: Sequence[int], tasks: Sequence[str] = ("ss3", "s
 # -- one forward pass (child process) ---------------------------------------------------------------
 def build_model(config: str, model_path: str | None):
     """`default` (or a checkpoint path): trained weights; a preset name: random weights."""
-    from .model import PRESETS, Decoder, ModelConfig
-    from .model.checkpoint import load_checkpoint
-    from .prediction import DEFAULT_MODEL
-    from .tokens import Alphabet
+    from ..inference.predictor import DEFAULT_MODEL
+    from ..model import PRESETS, ModelConfig, Transformer
+    from ..model.checkpoint import load_checkpoint
+    from ..tokens import Alphabet
 
     if config == "default":
         model, _, _ = load_checkpoint(DEFAULT_MODEL if model_path in (None, "default") else Path(model_path))
@@ -183,7 +185,7 @@ def build_model(config: str, model_path: str | None):
     import torch
 
     torch.manual_seed(0)
-    return Decoder(ModelConfig(vocab_size=len(Alphabet()), **PRESETS[config])).eval()
+    return Transformer(ModelConfig(vocab_size=len(Alphabet()), **PRESETS[config])).eval()
 
 
 def forward_worker(spec: dict) -> dict:
@@ -192,10 +194,10 @@ def forward_worker(spec: dict) -> dict:
 
     import torch
 
-    from .examples import task_segment
-    from .prediction import quantize_int8, resolve_dtype, set_attention
-    from .tasks import TASKS
-    from .tokens import Alphabet
+    from ..data.layouts import task_segment
+    from ..inference.runtime import quantize_int8, resolve_dtype, set_attention
+    from ..tasks import TASKS
+    from ..tokens import Alphabet
 
     torch.set_num_threads(spec["threads"])
     device, precision = spec["device"], spec["dtype"]
@@ -252,8 +254,8 @@ def profile_worker(spec: dict) -> dict:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from .prediction import Predictor
-    from .readers.fasta import read_fasta
+    from ..inference.predictor import Predictor
+    from ..readers.fasta import read_fasta
 
     torch.set_num_threads(spec["threads"])
     records = [r for _, r in zip(range(spec["proteins"]), read_fasta(spec["fasta"], check_duplicates=False))]
@@ -291,7 +293,7 @@ def _child(kind: str, spec: dict, work: Path) -> tuple[dict, Timed]:
     """Run forward_worker / profile_worker in a fresh interpreter; returns its result and rusage."""
     path = work / f"{kind}_{os.getpid()}_{time.monotonic_ns()}.json"
     log = work / "children.log"
-    t = run_timed([sys.executable, "-m", "dbmtl.benchmark", kind, json.dumps(spec), path], log=log)
+    t = run_timed([sys.executable, "-m", "dbmtl.benchmark.run", kind, json.dumps(spec), path], log=log)
     if t.returncode != 0:
         raise RuntimeError(f"benchmark {kind} {spec} failed (exit {t.returncode}); see {log}:\n"
                            + log.read_text()[-3000:])
@@ -343,8 +345,8 @@ def save_random_checkpoint(config: str, dest: Path) -> Path:
     """A preset with random weights as a checkpoint directory, so `dbmtl predict --model` can run it."""
     import torch
 
-    from .model.checkpoint import save_checkpoint
-    from .tokens import Alphabet
+    from ..model.checkpoint import save_checkpoint
+    from ..tokens import Alphabet
 
     model = build_model(config, None)
     return save_checkpoint(dest, model, Alphabet(), extra={"note": f"random weights, preset {config} (benchmark)"},
@@ -429,10 +431,10 @@ def run_benchmark(out_dir: str | Path, model: str = "default", configs: Sequence
     """Everything in the module docstring; returns the results dict (also written to out_dir)."""
     import torch
 
-    from .datasets import resolve_data_dir
-    from .mmseqs_baseline import read_real
-    from .prediction import default_batch_tokens
-    from .readers.fasta import read_fasta
+    from ..data.catalog import resolve_data_dir
+    from .mmseqs import read_real
+    from ..inference.runtime import default_batch_tokens
+    from ..readers.fasta import read_fasta
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -544,8 +546,8 @@ def _bench_config(config, model, dtypes, records, subset, batch, length, threads
         entry["predict"].append(row)
         log(f"{config} {dt}: dbmtl predict {len(recs)} proteins in {t.wall_s:.1f} s ({row['proteins_per_s']:.1f} "
             f"proteins/s, {row['residues_per_s']:.0f} residues/s), peak RSS {t.max_rss_mib:.0f} MiB")
-    from .model import ModelConfig
-    from .prediction import DEFAULT_MODEL
+    from ..model import ModelConfig
+    from ..inference.predictor import DEFAULT_MODEL
 
     cfg_dir = DEFAULT_MODEL if model_dir == "default" else Path(model_dir)
     cfg = ModelConfig.from_dict(json.loads((cfg_dir / "config.json").read_text())["model"])

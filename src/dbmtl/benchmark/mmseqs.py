@@ -34,7 +34,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .readers.fasta import read_fasta
+from ..readers.fasta import read_fasta
 
 UNIREF50_SEQUENCES = 53_000_000  # UniRef50, order of magnitude of current releases (about 53 million)
 

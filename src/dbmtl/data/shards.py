@@ -28,9 +28,9 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .datasets import in_holdout
-from .readers.fasta import SkipReport, open_text, read_fasta
-from .readers.leakage import LeakageGuard, sequence_key
+from .catalog import in_holdout
+from ..readers.fasta import SkipReport, open_text, read_fasta
+from ..readers.leakage import LeakageGuard, sequence_key
 
 FORMAT = "dbmtl-corpus-shards/1"
 PARTS = ("train", "valid")

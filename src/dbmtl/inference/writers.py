@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .prediction import ProteinPrediction
-from .tasks import TASKS
+from ..tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS
+from .predictor import ProteinPrediction
 
 RESIDUE_FILE, PROTEIN_FILE, JSONL_FILE = "residues.tsv", "proteins.tsv", "predictions.jsonl"
 
@@ -83,8 +83,8 @@ class PredictionWriter:
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.append = append
-        self.residue_tasks = [t for t in ("ss3", "ss8") if t in tasks]
-        self.protein_tasks = [t for t in ("loc", "ms") if t in tasks]
+        self.residue_tasks = [t for t in RESIDUE_TASKS if t in tasks]
+        self.protein_tasks = [t for t in PROTEIN_TASKS if t in tasks]
         self.files = []
         self.residues = self.proteins = None
         if self.residue_tasks:

@@ -1,63 +1,73 @@
-"""Task pools and token-budget micro-batches for joint training.
+"""The language-model corpus: unlabeled sequences streamed, never held in memory as a whole.
 
-Each micro-batch holds examples of one task (chosen by the configured weights), so the loss of every
-task is visible at every step. Labeled tasks sample proteins at random from length-sorted pools, taking
-neighbours of similar length so little compute goes to padding. The language-model task streams the
-corpus (its slot's share of it) and remembers how far it got, so a resumed run continues with the next
-sequences.
+Every corpus follows one protocol, `Corpus.stream(index, count, epoch, offset, seed, workers)`: the
+sequences of stream `index` of `count` (each gradient-accumulation slot reads its own share) in epoch
+`epoch`, starting after `offset` of them. A stream is a function of those arguments alone, so (epoch,
+offset) is a complete position to resume from. Three corpora follow it: `FastaCorpus` (FASTA files read
+in order), `CorpusShards` (memory-mapped shards from `dbmtl prepare-corpus`, `dbmtl.data.shards`) and
+`WithLabeledSequences` (a corpus with the labeled training proteins woven in). `CorpusStream` turns a
+corpus stream into token-budget micro-batches of LM examples and remembers its position.
 """
 from __future__ import annotations
 
 from itertools import islice
-from typing import Iterator
+from pathlib import Path
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
-import torch
 
-from ..datasets import corpus_sequences
-from ..examples import Example, lm_example, masked_lm_example, protein_example, residue_example
+from ..readers.fasta import SkipReport, read_fasta
+from ..readers.leakage import LeakageGuard, sequence_key
 from ..tasks import TASKS
 from ..tokens import Alphabet
+from .batching import TokenBudget
+from .catalog import TrainingData, in_holdout
+from .layouts import Example, lm_example, masked_lm_example
 
 
-class LabeledPool:
-    """Examples of one labeled task, sorted by length (with jitter) for token-budget batching."""
+class Corpus(Protocol):
+    def stream(self, index: int, count: int, epoch: int, offset: int = 0, seed: int = 0,
+               workers: int = 0) -> Iterator[str]:
+        """Stream `index` of `count` in `epoch`, without its first `offset` sequences."""
 
-    def __init__(self, examples: list[Example], rng: np.random.Generator):
-        if not examples:
-            raise ValueError("empty task pool")
-        lengths = np.array([len(e.inputs) for e in examples], dtype=float)
-        order = np.argsort(lengths + rng.uniform(0, 32, len(lengths)), kind="stable")
-        self.examples = [examples[i] for i in order]
 
-    def __len__(self) -> int:
-        return len(self.examples)
+def stream_corpus(
+    paths: Sequence[str | Path],
+    guard: LeakageGuard | None = None,
+    report: SkipReport | None = None,
+    deduplicate: bool = True,
+) -> Iterator[str]:
+    """Yield sequences from FASTA(.gz) files in order, skipping invalid records, exact repeats and leaks.
 
-    def sample(self, rng: np.random.Generator, batch_tokens: int) -> list[Example]:
-        """A random protein and its neighbours in length order, as many as fit the token budget."""
-        n = len(self.examples)
-        lo = int(rng.integers(n))
-        hi = lo + 1
-        longest = len(self.examples[lo].inputs)
-        while True:
-            options = ([lo - 1] if lo > 0 else []) + ([hi] if hi < n else [])
-            if not options:
-                break
-            i = options[int(rng.integers(len(options)))]
-            longer = max(longest, len(self.examples[i].inputs))
-            if longer * (hi - lo + 1) > batch_tokens:
-                break
-            longest = longer
-            if i == hi:
-                hi += 1
-            else:
-                lo -= 1
-        return self.examples[lo:hi]
+    Ids are not checked for duplicates (corpora merge files whose accessions overlap); sequences are
+    deduplicated through 8-byte digests.
+    """
+    seen: set[bytes] = set()
+    removed = 0
+    for path in paths:
+        for rec in read_fasta(path, skip_invalid=True, report=report, check_duplicates=False):
+            key = sequence_key(rec.sequence)
+            if deduplicate:
+                if key in seen:
+                    continue
+                seen.add(key)
+            if guard is not None and guard.is_leak(key):
+                removed += 1
+                continue
+            yield rec.sequence
+    if guard is not None:
+        guard.removed["lm"] = guard.removed.get("lm", 0) + removed
+
+def corpus_sequences(data: TrainingData, holdout_percent: int = 2, valid: bool = False) -> Iterator[str]:
+    """Stream LM sequences; a digest-chosen `holdout_percent` is the LM validation part."""
+    for seq in stream_corpus(data.corpus_paths, guard=data.guard):
+        if in_holdout(seq, holdout_percent) == valid:
+            yield seq
 
 
 class FastaCorpus:
     """The LM corpus read straight from FASTA files (fine up to a few million sequences; beyond that,
-    `dbmtl prepare-corpus` shards). Same `stream` interface as CorpusShards; the order is the files'
+    `dbmtl prepare-corpus` shards). A `Corpus`; the order is the files'
     order in every epoch, and a resumed stream re-reads the files up to its offset."""
 
     def __init__(self, data, part: str = "train"):
@@ -136,32 +146,13 @@ class CorpusStream:
     def sample(self, batch_tokens: int) -> list[Example]:
         task = TASKS["lm"]
         batch: list[Example] = []
-        longest = 0
+        filling = TokenBudget(batch_tokens)
         while True:
             seq = self._next()
             ex = self.make_example(self.alphabet, task, seq, self.context)
-            longer = max(longest, len(ex.inputs))
-            if batch and longer * (len(batch) + 1) > batch_tokens:
+            if not filling.fits(len(ex.inputs)):
                 self._pending = seq  # keep it for the next batch
                 self.offset -= 1
                 return batch
             batch.append(ex)
-            longest = longer
-
-
-def labeled_examples(task_name: str, data, alphabet: Alphabet, context: int, kind: str = "decoder") -> list[Example]:
-    """All training examples of one labeled task from TrainingData (records lacking that label skipped)."""
-    task = TASKS[task_name]
-    out: list[Example] = []
-    if task.kind == "residue":
-        for r in data.residue:
-            labels = getattr(r, task.field)
-            ex = None if labels is None else residue_example(alphabet, task, r.sequence, labels, r.resolved, context, kind)
-            if ex is not None:  # None: no labels, or too long to train on (the rule lives in residue_example)
-                out.append(ex)
-    elif task.kind == "protein":
-        for r in data.protein:
-            label = getattr(r, task.field)
-            if label is not None:
-                out.append(protein_example(alphabet, task, r.sequence, label, context, kind))
-    return out
+            filling.add(len(ex.inputs))

@@ -1,9 +1,10 @@
-"""One readable decoder-only transformer (after nanoGPT), with a KV cache for free-running decoding.
+"""One readable transformer (after nanoGPT) for both model kinds: causal rows (the decoder kind, and the
+LM task) with a KV cache for free-running decoding, and bidirectional rows (the encoder kind).
 
 Attention is torch's scaled_dot_product_attention, so the fused flash / memory-efficient kernels are used
 wherever the hardware has them. Positions enter as rotary embeddings (RoPE) on queries and keys, so an
 attention score depends on the distance between two positions; each token also gets a segment embedding
-(0 = sequence, 1 = control token and answer). With the aligned positions of dbmtl.examples, the label
+(`n_segments` of them; the row layouts in dbmtl.data.layouts say which is which). With their aligned positions, the label
 slot k and residue k are at distance 0, and "look at my residue and its neighbours" is one pattern shared
 by every position. Batches may be left-padded for decoding: `valid` marks real tokens; causality follows
 the column order.
@@ -16,7 +17,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..examples import N_SEGMENTS
 from .config import ModelConfig
 
 
@@ -167,12 +167,12 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
-class Decoder(nn.Module):
+class Transformer(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
         self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
-        self.wse = nn.Embedding(N_SEGMENTS, cfg.n_embd)
+        self.wse = nn.Embedding(cfg.n_segments, cfg.n_embd)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.n_embd)

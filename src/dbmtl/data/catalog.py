@@ -10,25 +10,26 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .readers.corpus import stream_corpus
-from .readers.leakage import LeakageGuard, sequence_key
-from .readers.localization import read_deeploc_fasta, read_labeled_fasta_csv, read_sentences_labels
-from .readers.records import ProteinRecord, ResidueRecord
-from .readers.secondary_structure import read_cullpdb_csv, read_flip, read_netsurfp_csv
+from ..readers.leakage import LeakageGuard, sequence_key
+from ..readers.localization import read_deeploc_fasta, read_labeled_fasta_csv, read_sentences_labels
+from ..readers.records import ProteinRecord, ResidueRecord
+from ..readers.secondary_structure import read_cullpdb_csv, read_flip, read_netsurfp_csv
+from ..tasks import PROTEIN_TEST_SETS, RESIDUE_TEST_SETS
 
 log = logging.getLogger("dbmtl")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 SS_DIR = "secondary_structure"
 LOC_DIR = "localization"
-# Per-residue test sets in NetSurfP-2.0 CSV format; CASP12 is read when a user adds it.
-RESIDUE_TEST_SETS = {
+# The test sets named in dbmtl.tasks: per-residue ones in NetSurfP-2.0 CSV format, per-protein ones in
+# DeepLoc FASTA format. A set whose file is absent is skipped.
+TEST_SET_FILES = {
     "CB513": f"{SS_DIR}/netsurfp2/CB513_HHblits.csv",
     "TS115": f"{SS_DIR}/netsurfp2/TS115_HHblits.csv",
     "CASP12": f"{SS_DIR}/netsurfp2/CASP12_HHblits.csv",
+    "DeepLoc": f"{LOC_DIR}/light_attention/deeploc_test_set.fasta",
 }
-PROTEIN_TEST_SETS = {"DeepLoc": f"{LOC_DIR}/light_attention/deeploc_test_set.fasta"}
 NETSURFP_TRAIN = f"{SS_DIR}/netsurfp2/Train_HHblits.csv"
 DEEPLOC_FULL = f"{LOC_DIR}/deeploc_data.fasta"
 CORPUS_FILES = ("unlabeled/mmseqs2_examples/DB.fasta.gz", "unlabeled/mmseqs2_examples/QUERY.fasta")
@@ -58,17 +59,17 @@ def in_holdout(sequence: str, percent: int) -> bool:
 
 def residue_test_sets(data_dir: Path) -> dict[str, list[ResidueRecord]]:
     return {
-        name: list(read_netsurfp_csv(data_dir / rel, split="test"))
-        for name, rel in RESIDUE_TEST_SETS.items()
-        if (data_dir / rel).exists()
+        name: list(read_netsurfp_csv(data_dir / TEST_SET_FILES[name], split="test"))
+        for name in RESIDUE_TEST_SETS
+        if (data_dir / TEST_SET_FILES[name]).exists()
     }
 
 
 def protein_test_sets(data_dir: Path) -> dict[str, list[ProteinRecord]]:
     return {
-        name: list(read_deeploc_fasta(data_dir / rel, split="test"))
-        for name, rel in PROTEIN_TEST_SETS.items()
-        if (data_dir / rel).exists()
+        name: list(read_deeploc_fasta(data_dir / TEST_SET_FILES[name], split="test"))
+        for name in PROTEIN_TEST_SETS
+        if (data_dir / TEST_SET_FILES[name]).exists()
     }
 
 
@@ -167,9 +168,3 @@ def load_training_data(data_dir: Path) -> TrainingData:
         guard=guard,
     )
 
-
-def corpus_sequences(data: TrainingData, holdout_percent: int = 2, valid: bool = False):
-    """Stream LM sequences; a digest-chosen `holdout_percent` is the LM validation part."""
-    for seq in stream_corpus(data.corpus_paths, guard=data.guard):
-        if in_holdout(seq, holdout_percent) == valid:
-            yield seq

@@ -1,4 +1,4 @@
-"""Records -> the token rows the model trains on, with the paper's rules for long proteins.
+"""Records -> the token rows the model reads, with the paper's rules for long proteins.
 
 Every Example is already aligned for the loss: the model reads `inputs` and is scored on predicting
 `targets[i]` at position i with weight `weights[i]` (0 for context, padding and unresolved residues).
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .tasks import TASKS, Task
-from .tokens import STANDARD_AMINO_ACIDS, Alphabet
+from ..tasks import TASKS, Task
+from ..tokens import STANDARD_AMINO_ACIDS, Alphabet
 
 
 @dataclass
@@ -55,20 +55,6 @@ class Batch:
         moved = (t.to(device, non_blocking=True) for t in
                  (self.inputs, self.targets, self.weights, self.positions, self.segments, self.valid))
         return Batch(*moved, causal=self.causal)
-
-
-def max_residue_length(context: int, kind: str = "decoder") -> int:
-    """Longest protein whose per-residue layout fits the context."""
-    return context - 1 if kind == "encoder" else (context - 2) // 2
-
-
-def crop_protein(sequence: str, context: int, kind: str = "decoder") -> str:
-    """Per-protein rule: keep the first and last half of the budget (N- and C-terminal signals)."""
-    budget = context - 1 if kind == "encoder" else context - 3
-    if len(sequence) <= budget:
-        return sequence
-    head = (budget + 1) // 2
-    return sequence[:head] + sequence[len(sequence) - (budget - head):]
 
 
 # -- decoder ---------------------------------------------------------------------------------------
@@ -122,38 +108,6 @@ def mask_residues(inputs: torch.Tensor, targets: torch.Tensor, alphabet: Alphabe
     return read, chosen.float()
 
 
-def residue_example(alphabet: Alphabet, task: Task, sequence: str, labels: str, resolved, context: int,
-                    kind: str = "decoder") -> Example | None:
-    n = len(sequence)
-    if n > max_residue_length(context, kind):
-        return None
-    mask = torch.as_tensor(resolved, dtype=torch.float32)
-    if kind == "encoder":
-        ex = encoder_row(alphabet, task, sequence)
-        ex.targets[1:] = alphabet.encode_labels(task, labels)
-        ex.weights[1:] = mask
-        return ex
-    answer = torch.cat([alphabet.encode_labels(task, labels), torch.tensor([alphabet.eos_id])])
-    weights = torch.zeros(2 * n + 2)
-    weights[n + 1 : 2 * n + 1] = mask
-    weights[-1] = 1.0
-    return _shifted(answer_row(alphabet, task, sequence, answer), weights)
-
-
-def protein_example(alphabet: Alphabet, task: Task, sequence: str, label: str, context: int,
-                    kind: str = "decoder") -> Example:
-    label_id = alphabet.index[task.label_token(label)]
-    if kind == "encoder":
-        ex = encoder_row(alphabet, task, crop_protein(sequence, context, kind))
-        ex.targets[0] = label_id
-        ex.weights[0] = 1.0
-        return ex
-    row = answer_row(alphabet, task, crop_protein(sequence, context), torch.tensor([label_id, alphabet.eos_id]))
-    weights = torch.zeros(len(row.inputs))
-    weights[-2] = 1.0
-    return _shifted(row, weights)
-
-
 # -- encoder ---------------------------------------------------------------------------------------
 def encoder_row(alphabet: Alphabet, task: Task, residues: str) -> Example:
     """`<CTRL> residues`, bidirectional: per-protein output at 0, residue k's output at k + 1.
@@ -171,7 +125,7 @@ def task_segment(task: Task) -> int:
     return 2 + list(TASKS).index(task.name)
 
 
-N_SEGMENTS = 2 + len(TASKS)
+SEGMENTS_USED = 2 + len(TASKS)  # the model's `n_segments` must be at least this
 
 
 def collate(examples: list[Example], pad_id: int, left: bool = False) -> Batch:
@@ -199,3 +153,116 @@ def collate(examples: list[Example], pad_id: int, left: bool = False) -> Batch:
         segments[i, cols] = e.segments
         valid[i, cols] = True
     return Batch(inputs, targets, weights, positions, segments, valid, causal)
+
+
+# -- the two layouts, chosen once per model ----------------------------------------------------------
+class Layout:
+    """How one model kind lays out its rows: what fits the context, the training examples of labeled
+    tasks, and the rows prediction feeds (with where their answers are read)."""
+
+    kind: str
+
+    def __init__(self, alphabet: Alphabet, context: int):
+        self.alphabet, self.context = alphabet, context
+
+    def max_residue_length(self) -> int:
+        """Longest protein whose per-residue layout fits the context."""
+        raise NotImplementedError
+
+    def protein_budget(self) -> int:
+        """Residues a per-protein row keeps."""
+        raise NotImplementedError
+
+    def crop_protein(self, sequence: str) -> str:
+        """Per-protein rule: keep the first and last half of the budget (N- and C-terminal signals)."""
+        budget = self.protein_budget()
+        if len(sequence) <= budget:
+            return sequence
+        head = (budget + 1) // 2
+        return sequence[:head] + sequence[len(sequence) - (budget - head):]
+
+    def protein_row(self, task: Task, sequence: str) -> Example:
+        """The row prediction feeds for a per-protein task (sequence already cropped)."""
+        raise NotImplementedError
+
+    def protein_answer_column(self, batch: Batch) -> torch.Tensor:
+        """(B,) the column of each row whose logits hold the per-protein answer."""
+        raise NotImplementedError
+
+
+class DecoderLayout(Layout):
+    """`residues <CTRL> answer`, causal: the answer follows the control token."""
+
+    kind = "decoder"
+
+    def max_residue_length(self) -> int:
+        return (self.context - 2) // 2
+
+    def protein_budget(self) -> int:
+        return self.context - 3
+
+    def residue_example(self, task: Task, sequence: str, labels: str, resolved) -> Example | None:
+        n = len(sequence)
+        if n > self.max_residue_length():
+            return None
+        answer = torch.cat([self.alphabet.encode_labels(task, labels), torch.tensor([self.alphabet.eos_id])])
+        weights = torch.zeros(2 * n + 2)
+        weights[n + 1 : 2 * n + 1] = torch.as_tensor(resolved, dtype=torch.float32)
+        weights[-1] = 1.0
+        return _shifted(answer_row(self.alphabet, task, sequence, answer), weights)
+
+    def protein_example(self, task: Task, sequence: str, label: str) -> Example:
+        label_id = self.alphabet.index[task.label_token(label)]
+        row = answer_row(self.alphabet, task, self.crop_protein(sequence), torch.tensor([label_id, self.alphabet.eos_id]))
+        weights = torch.zeros(len(row.inputs))
+        weights[-2] = 1.0
+        return _shifted(row, weights)
+
+    def protein_row(self, task: Task, sequence: str) -> Example:
+        return answer_row(self.alphabet, task, sequence, torch.tensor([], dtype=torch.long))
+
+    def protein_answer_column(self, batch: Batch) -> torch.Tensor:
+        return batch.valid.sum(1) - 1
+
+
+class EncoderLayout(Layout):
+    """`<CTRL> residues`, bidirectional: the per-protein answer at column 0, residue k's at column k + 1."""
+
+    kind = "encoder"
+
+    def max_residue_length(self) -> int:
+        return self.context - 1
+
+    def protein_budget(self) -> int:
+        return self.context - 1
+
+    def residue_example(self, task: Task, sequence: str, labels: str, resolved) -> Example | None:
+        if len(sequence) > self.max_residue_length():
+            return None
+        ex = encoder_row(self.alphabet, task, sequence)
+        ex.targets[1:] = self.alphabet.encode_labels(task, labels)
+        ex.weights[1:] = torch.as_tensor(resolved, dtype=torch.float32)
+        return ex
+
+    def protein_example(self, task: Task, sequence: str, label: str) -> Example:
+        ex = encoder_row(self.alphabet, task, self.crop_protein(sequence))
+        ex.targets[0] = self.alphabet.index[task.label_token(label)]
+        ex.weights[0] = 1.0
+        return ex
+
+    def protein_row(self, task: Task, sequence: str) -> Example:
+        return encoder_row(self.alphabet, task, sequence)
+
+    def protein_answer_column(self, batch: Batch) -> torch.Tensor:
+        return torch.zeros_like(batch.valid[:, 0], dtype=torch.long)
+
+
+LAYOUTS = {layout.kind: layout for layout in (DecoderLayout, EncoderLayout)}
+
+
+def layout_for(kind: str, alphabet: Alphabet, context: int, n_segments: int = SEGMENTS_USED) -> Layout:
+    """The layout of a model kind ("decoder" or "encoder") for a model with `context` positions and
+    `n_segments` segment embeddings."""
+    if n_segments < SEGMENTS_USED:
+        raise ValueError(f"the row layouts use {SEGMENTS_USED} segments; the model has {n_segments}")
+    return LAYOUTS[kind](alphabet, context)

@@ -1,0 +1,41 @@
+"""The one token-budget rule every batch follows: rows x longest row <= budget, at least one row.
+
+Prediction packs length-sorted proteins with it, training grows a pool sample around a random protein
+with it, and the LM stream fills micro-batches with it; a batch of padded rows costs rows x longest.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+
+class TokenBudget:
+    """A batch being filled: `fits(n)` says whether one more row of n tokens keeps it within budget."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.rows = 0
+        self.longest = 0
+
+    def fits(self, length: int) -> bool:
+        return self.rows == 0 or max(self.longest, length) * (self.rows + 1) <= self.budget
+
+    def add(self, length: int) -> None:
+        self.rows += 1
+        self.longest = max(self.longest, length)
+
+
+def token_budget_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """Indices grouped longest-first so that rows x longest row <= budget (at least one row each)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    filling = TokenBudget(budget)
+    for i in order:
+        if not filling.fits(lengths[i]):
+            batches.append(current)
+            current, filling = [], TokenBudget(budget)
+        current.append(i)
+        filling.add(lengths[i])
+    if current:
+        batches.append(current)
+    return batches

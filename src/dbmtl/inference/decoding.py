@@ -1,0 +1,138 @@
+"""From rows to label probabilities, never reading a true label (except `label_slots`, for the audit).
+
+Per-residue strategies, one per way a model was trained:
+  "encoder"      one bidirectional pass over `<CTRL> residues`; residue k's labels at column k + 1
+  "placeholder"  one pass over `residues <CTRL> <CTRL>...` (decoders trained with placeholder label
+                 inputs: every label input is the task's control token)
+  "free"         free-running greedy decoding of `residues <CTRL>` with a KV cache, one label per residue,
+                 restricted to the task's label tokens (decoders trained with teacher forcing)
+Per-protein labels are read where the layout puts the answer, restricted to the task's labels.
+Rows are sorted by length and packed to a token budget; a row's result does not depend on which other
+rows share its batch (padding is masked).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ..data.batching import token_budget_batches
+from ..data.layouts import Batch, Example, Layout, answer_row, collate, encoder_row
+from ..model.transformer import KVCache
+from ..tasks import Task
+from ..tokens import Alphabet
+
+
+@dataclass
+class BatchedModel:
+    """A prepared model (see runtime.prepare_model) fed token-budget batches under inference mode."""
+
+    model: torch.nn.Module
+    alphabet: Alphabet
+    device: torch.device
+    dtype: torch.dtype
+    batch_tokens: int
+
+    def label_ids(self, task: Task) -> torch.Tensor:
+        return torch.tensor(self.alphabet.label_ids(task), device=self.device)
+
+    def forward_batches(self, rows: list[Example]) -> Iterator[tuple[list[int], torch.Tensor, Batch]]:
+        """One pass per token-budget batch of right-padded rows: yields (row indices, logits, batch)."""
+        for batch_ids in token_budget_batches([len(r.inputs) for r in rows], self.batch_tokens):
+            batch = collate([rows[i] for i in batch_ids], self.alphabet.pad_id).to(self.device)
+            # rows of equal length need no mask: SDPA can then take its fastest (flash) kernel
+            padded = not batch.causal and not bool(batch.valid.all())
+            logits = self.model(batch.inputs, positions=batch.positions, segments=batch.segments,
+                                valid=batch.valid if padded else None, causal=batch.causal)
+            yield batch_ids, logits, batch
+
+
+@torch.inference_mode()
+def protein_probabilities(runner: BatchedModel, layout: Layout, task: Task, sequences: list[str]) -> list[np.ndarray]:
+    """(n_labels,) probabilities per protein, read where the layout puts the answer."""
+    ids = runner.label_ids(task)
+    rows = [layout.protein_row(task, layout.crop_protein(s)) for s in sequences]
+    out: list[np.ndarray | None] = [None] * len(rows)
+    for batch_ids, logits, batch in runner.forward_batches(rows):
+        column = layout.protein_answer_column(batch)
+        probs = torch.softmax(logits[torch.arange(len(batch_ids)), column][:, ids].float(), -1).cpu().numpy()
+        for j, i in enumerate(batch_ids):
+            out[i] = probs[j]
+    return out
+
+
+@torch.inference_mode()
+def encoder_residues(runner: BatchedModel, task: Task, pieces: list[str]) -> list[np.ndarray]:
+    """Encoder: one bidirectional pass over `<CTRL> residues`; residue k's labels at column k + 1."""
+    ids = runner.label_ids(task)
+    rows = [encoder_row(runner.alphabet, task, p) for p in pieces]
+    out: list[np.ndarray | None] = [None] * len(rows)
+    for batch_ids, logits, _ in runner.forward_batches(rows):
+        probs = torch.softmax(logits[..., ids].float(), -1).cpu().numpy()
+        for j, i in enumerate(batch_ids):
+            out[i] = probs[j, 1 : len(pieces[i]) + 1]
+    return out
+
+
+@torch.inference_mode()
+def label_slots(runner: BatchedModel, task: Task, pieces: list[str], answers: list[torch.Tensor]) -> list[np.ndarray]:
+    """Label probabilities from one pass over `residues <CTRL> answer`, read at the n label slots."""
+    ids = runner.label_ids(task)
+    rows = [answer_row(runner.alphabet, task, p, a) for p, a in zip(pieces, answers)]
+    out: list[np.ndarray | None] = [None] * len(rows)
+    for batch_ids, logits, _ in runner.forward_batches(rows):
+        probs = torch.softmax(logits[..., ids].float(), -1).cpu().numpy()
+        for j, i in enumerate(batch_ids):
+            n = len(pieces[i])
+            out[i] = probs[j, n : 2 * n]  # <CTRL> and the n-1 slots after it predict labels 1..n
+    return out
+
+
+def placeholder_residues(runner: BatchedModel, task: Task, pieces: list[str]) -> list[np.ndarray]:
+    """The placeholder model's input: every label slot holds the control token, no label anywhere."""
+    ctrl = runner.alphabet.control_id(task)
+    return label_slots(runner, task, pieces, [torch.full((len(p) - 1,), ctrl) for p in pieces])
+
+
+@torch.inference_mode()
+def free_running_residues(runner: BatchedModel, task: Task, pieces: list[str]) -> list[np.ndarray]:
+    """Greedy decoding, one label per residue, restricted to the task's labels, with a KV cache.
+    Prompts are left-padded; label slot k sits at position k in every row, so one position per step."""
+    model, device = runner.model, runner.device
+    ids = runner.label_ids(task)
+    prompts = [answer_row(runner.alphabet, task, p, torch.tensor([], dtype=torch.long)) for p in pieces]
+    out: list[np.ndarray | None] = [None] * len(prompts)
+    for batch_ids in token_budget_batches([2 * len(p) for p in pieces], runner.batch_tokens):
+        batch = collate([prompts[i] for i in batch_ids], runner.alphabet.pad_id, left=True).to(device)
+        n_res = [len(pieces[i]) for i in batch_ids]
+        steps = max(n_res)
+        B, width = batch.inputs.shape
+        cache = KVCache(model.cfg, B, width + steps, dtype=runner.dtype, device=device)
+        logits = model(batch.inputs, positions=batch.positions, segments=batch.segments,
+                       valid=batch.valid, cache=cache)[:, -1]
+        answer_segment = torch.ones((B, 1), dtype=torch.long, device=device)
+        step_probs = []
+        for k in range(1, steps + 1):
+            probs = torch.softmax(logits[:, ids].float(), -1)
+            step_probs.append(probs)
+            if k == steps:
+                break
+            choice = ids[probs.argmax(-1)]
+            position = torch.full((B, 1), k, dtype=torch.long, device=device)
+            logits = model(choice[:, None], positions=position, segments=answer_segment, cache=cache)[:, -1]
+        stacked = torch.stack(step_probs, 1).cpu().numpy()
+        for j, i in enumerate(batch_ids):
+            out[i] = stacked[j, : n_res[j]]
+    return out
+
+
+RESIDUE_STRATEGIES = {"encoder": encoder_residues, "placeholder": placeholder_residues, "free": free_running_residues}
+
+
+def residue_strategy(kind: str, label_inputs: str) -> str:
+    """The honest per-residue strategy for a model: what it was trained to read in place of labels."""
+    if kind == "encoder":
+        return "encoder"
+    return "placeholder" if label_inputs == "placeholder" else "free"

@@ -1,0 +1,172 @@
+"""Predictions from sequence alone: `Predictor` and its result type.
+
+Per-residue labels (SS3, SS8) come from the strategy that fits how the model was trained (see
+dbmtl.inference.decoding), never from a true label. Proteins longer than the model's per-residue limit are
+predicted in overlapping windows (each residue takes the window where it is most central); per-protein
+tasks crop to the first and last halves of the context, as in training.
+
+Speed (see docs/performance.md): rows are sorted by length and packed to a token budget (`batch_tokens`,
+rows x longest row), every pass runs under `torch.inference_mode`, and the weights can run in bfloat16 or
+float16 (`dtype`) or, on CPU, with dynamically quantized int8 linear layers (`int8`). A batch's result does
+not depend on which other proteins share it (padding is masked), so any budget gives the same numbers to
+float tolerance.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from ..data.layouts import layout_for
+from ..model.checkpoint import load_checkpoint
+from ..model.transformer import Transformer
+from ..tasks import OUTPUT_TASKS, TASKS, Task
+from ..tokens import AMINO_ACIDS, Alphabet
+from .decoding import (RESIDUE_STRATEGIES, BatchedModel, label_slots, protein_probabilities,
+                       residue_strategy)
+from .runtime import default_batch_tokens, prepare_model, resolve_dtype
+from .windows import windowed
+
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
+DEFAULT_MODEL = PRETRAINED / "default"
+_INVALID = re.compile(f"[^{AMINO_ACIDS}]")
+_BY_FIELD = {task.field: name for name, task in TASKS.items() if task.field}
+
+
+def label_string(labels: Sequence[str], indices: np.ndarray) -> str:
+    """Per-residue label string (one letter per label) from argmax indices, no Python loop over residues."""
+    table = np.frombuffer("".join(labels).encode("ascii"), dtype="S1")
+    if len(table) != len(labels):
+        return "".join(labels[i] for i in indices)  # multi-letter labels: slow path
+    return table[np.asarray(indices)].tobytes().decode("ascii")
+
+
+@dataclass
+class ProteinPrediction:
+    """One protein's answers. `labels` and `probabilities` are keyed by task name; each task's output
+    field (ss3, ss8, location, membrane: see dbmtl.tasks) is also an attribute, None when not predicted."""
+
+    id: str
+    sequence: str
+    labels: dict[str, str] = field(default_factory=dict)             # task -> label string (per residue) or label
+    probabilities: dict[str, np.ndarray] = field(default_factory=dict)  # task -> (L, n) or (n,)
+
+    def __getattr__(self, name: str):
+        if name in _BY_FIELD:
+            return self.labels.get(_BY_FIELD[name])
+        raise AttributeError(name)
+
+
+class Predictor:
+    """dtype: "fp32" (default; exact), "bf16" / "fp16" (weights and activations in half precision, outputs
+    softmaxed in float32), or "auto" (bf16 on a GPU with bf16, else fp32). int8: dynamic int8 linear layers
+    (CPU only). A half-precision or int8 predictor works on its own copy, never on the model passed in.
+    batch_tokens: rows x longest row per forward batch (default: default_batch_tokens(device)).
+    attention: "sdpa" (torch's fused kernels), "blocked" (dbmtl.model.transformer.blocked_attention) or
+    "auto" (blocked for half precision on a CPU, else sdpa)."""
+
+    def __init__(self, model: Transformer, alphabet: Alphabet, meta: dict | None = None,
+                 device: str | torch.device = "cpu", batch_tokens: int | None = None,
+                 dtype: str | torch.dtype | None = "fp32", int8: bool = False, attention: str | None = "auto"):
+        self.device = torch.device(device)
+        if batch_tokens is None:
+            batch_tokens = default_batch_tokens(self.device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.model, self.attention = prepare_model(model, self.device, self.dtype, int8, attention)
+        self.int8 = int8
+        self.alphabet = alphabet
+        self.meta = meta or {}
+        self.batch_tokens = batch_tokens
+        cfg = model.cfg
+        self.context = cfg.context
+        self.kind = cfg.kind
+        self.layout = layout_for(cfg.kind, alphabet, cfg.context, cfg.n_segments)
+        self.residue_mode = residue_strategy(cfg.kind, cfg.label_inputs)
+        self.runner = BatchedModel(self.model, alphabet, self.device, self.dtype, batch_tokens)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path = "default", device: str = "cpu", **kw) -> "Predictor":
+        """Load a checkpoint directory; "default" is the model bundled with the package. Keywords go to
+        the constructor (batch_tokens, dtype, int8, attention)."""
+        path = DEFAULT_MODEL if str(path) == "default" else Path(path)
+        model, alphabet, meta = load_checkpoint(path, device)
+        return cls(model, alphabet, meta, device=device, **kw)
+
+    def predict(self, sequences, tasks: Iterable[str] = OUTPUT_TASKS) -> list[ProteinPrediction]:
+        """sequences: a list of strings, a dict id -> sequence, or records with .id and .sequence."""
+        items = _as_items(sequences)
+        for rid, seq in items:
+            check_sequence(rid, seq)
+        seqs = [s for _, s in items]
+        preds = [ProteinPrediction(rid, seq) for rid, seq in items]
+        for name in tasks:
+            task = TASKS[name]
+            if task.kind == "residue":
+                results = self.predict_residues(seqs, task)
+                for p, probs in zip(preds, results):
+                    p.probabilities[name] = probs
+                    p.labels[name] = label_string(task.labels, probs.argmax(1))
+            elif task.kind == "protein":
+                probs = self.predict_proteins(seqs, task)
+                for p, pr in zip(preds, probs):
+                    p.probabilities[name] = pr
+                    p.labels[name] = task.labels[int(pr.argmax())]
+            else:
+                raise ValueError(f"task {name!r} has no prediction output")
+        return preds
+
+    def predict_proteins(self, sequences: Sequence[str], task: Task) -> list[np.ndarray]:
+        """(n_labels,) probabilities per protein for a per-protein task."""
+        return protein_probabilities(self.runner, self.layout, task, list(sequences))
+
+    @torch.inference_mode()
+    def predict_residues(self, sequences: Sequence[str], task: Task, mode: str | None = None) -> list[np.ndarray]:
+        """(L, n_labels) probabilities per protein for a per-residue task, never reading a true label."""
+        mode = mode or self.residue_mode
+        if mode not in RESIDUE_STRATEGIES:
+            raise ValueError(f"unknown per-residue mode {mode!r}")
+        if (mode == "encoder") != (self.kind == "encoder"):
+            raise ValueError(f"mode {mode!r} does not fit a {self.kind} model")
+        strategy = RESIDUE_STRATEGIES[mode]
+        return windowed(sequences, self.layout.max_residue_length(), lambda pieces: strategy(self.runner, task, pieces))
+
+    @torch.inference_mode()
+    def teacher_forced_residues(self, sequences: Sequence[str], labels: Sequence[str], task: Task) -> list[np.ndarray]:
+        """(L, n_labels) probabilities of a decoder fed `residues <CTRL> true-labels`: the paper's leaky
+        evaluation, for the audit only (it reads the true labels)."""
+        if self.kind == "encoder":
+            raise ValueError("an encoder never reads labels: it has no teacher-forced score")
+
+        def pass_over(pieces):
+            seqs = [s for s, _ in pieces]
+            answers = [self.alphabet.encode_labels(task, lab[:-1]) for _, lab in pieces]
+            return label_slots(self.runner, task, seqs, answers)
+
+        return windowed(sequences, self.layout.max_residue_length(), pass_over, labels=labels)
+
+
+def check_sequence(rid: str, seq: str) -> None:
+    """Raise an error naming the protein and 1-based position of the first letter the model cannot read."""
+    if not seq:
+        raise ValueError(f"protein {rid!r}: empty sequence")
+    bad = _INVALID.search(seq)
+    if bad is not None:
+        raise ValueError(f"protein {rid!r}: invalid character {bad.group()!r} at position {bad.start() + 1}")
+
+
+def _as_items(sequences) -> list[tuple[str, str]]:
+    if isinstance(sequences, str):
+        raise TypeError("pass a list of sequences, not a single string")
+    if isinstance(sequences, dict):
+        return [(str(k), v.upper()) for k, v in sequences.items()]
+    items = []
+    for n, s in enumerate(sequences, 1):
+        if isinstance(s, str):
+            items.append((f"seq{n}", s.upper()))
+        else:
+            items.append((s.id, s.sequence))
+    return items
