@@ -1,6 +1,7 @@
 """Small shared builders for tests: a random-weight tiny model and a small real-data training set."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from dbmtl.data.catalog import TrainingData, load_training_data
@@ -43,3 +44,11 @@ def straight_and_resumed(cfg, data, tmp_path, stop: int):
     assert resumed.step == stop
     resumed.fit()
     return straight, resumed
+
+
+def need(data_dir, rel: str):
+    """The path of a shared data file; the test is skipped when the data folder lacks it."""
+    path = data_dir / rel
+    if not path.exists():
+        pytest.skip(f"{rel} not in the data folder")
+    return path

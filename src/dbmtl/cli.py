@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -172,12 +173,26 @@ def cmd_benchmark(args) -> int:
     return run_from_args(args)
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Each option's help ends with its default, unless the help already says it or there is none."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="dbmtl", description=__doc__)
+    p.add_argument("--version", action="version", version=f"dbmtl {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = p.add_subparsers(dest="command", required=True)
+    command = functools.partial(sub.add_parser, formatter_class=DefaultsHelpFormatter)
 
-    t = sub.add_parser("train", help="train a model from a JSON config")
+    t = command("train", help="train a model from a JSON config")
     t.add_argument("--config", required=True, help="training config JSON (see configs/)")
     t.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
     t.add_argument("--out", help="run directory (overrides the config's out_dir)")
@@ -188,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
-    pc = sub.add_parser("prepare-corpus", help="turn FASTA files of any size into memory-mapped LM training shards")
+    pc = command("prepare-corpus", help="turn FASTA files of any size into memory-mapped LM training shards")
     pc.add_argument("inputs", nargs="+", help="FASTA files (.gz allowed), read in order")
     pc.add_argument("out", help="output folder (rerun with the same arguments to finish an interrupted run)")
     pc.add_argument("--shard-size", type=int, default=100_000, help="records per shard")
@@ -209,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--attention", default="auto", choices=["auto", "sdpa", "blocked"],
                         help="attention kernels (auto: blocked bf16 matmuls for half precision on a CPU, else SDPA)")
 
-    pr = sub.add_parser("predict", help="predict SS3, SS8, location and membrane for a FASTA file")
+    pr = command("predict", help="predict SS3, SS8, location and membrane for a FASTA file")
     pr.add_argument("fasta", help="input FASTA (.gz allowed)")
     pr.add_argument("-o", "--out", default="predictions", help="output folder")
     pr.add_argument("--tasks", help="comma-separated subset of ss3,ss8,loc,ms (default: all)")
@@ -220,12 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(pr)
     pr.set_defaults(func=cmd_predict)
 
-    cp = sub.add_parser("compare", help="one table of several `dbmtl evaluate` reports (ablations)")
+    cp = command("compare", help="one table of several `dbmtl evaluate` reports (ablations)")
     cp.add_argument("reports", nargs="+", help="NAME=path/to/evaluation.json (or just the path)")
     cp.add_argument("-o", "--out", help="also write the markdown table here")
     cp.set_defaults(func=cmd_compare)
 
-    lc = sub.add_parser("learning-curve", help="test scores of one recipe at several budgets, fitted against "
+    lc = command("learning-curve", help="test scores of one recipe at several budgets, fitted against "
                         "log compute and solved for the accuracy targets")
     lc.add_argument("reports", nargs="+", help="NAME=path/to/evaluation.json of models trained with different budgets")
     lc.add_argument("--seconds-per-micro-batch", type=float,
@@ -233,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     lc.add_argument("-o", "--out", help="also write the markdown tables here")
     lc.set_defaults(func=cmd_learning_curve)
 
-    cv = sub.add_parser("curves", help="plot training loss and validation scores of runs (needs matplotlib)")
+    cv = command("curves", help="plot training loss and validation scores of runs (needs matplotlib)")
     cv.add_argument("runs", nargs="+", help="NAME=run folder (with log.jsonl), or just the folder")
     cv.add_argument("-o", "--out", default="curves.png", help="PNG file")
     cv.add_argument("--x", choices=["micro_batches", "step"], default="micro_batches",
@@ -244,13 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--every", type=int, help="with --valid-table: only validations at multiples of this step")
     cv.set_defaults(func=cmd_curves)
 
-    ex = sub.add_parser("export", help="copy a checkpoint's weights (optionally in half precision) for shipping")
+    ex = command("export", help="copy a checkpoint's weights (optionally in half precision) for shipping")
     ex.add_argument("checkpoint", help="checkpoint directory, e.g. runs/default/best")
     ex.add_argument("dest", help="destination directory")
     ex.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float16")
     ex.set_defaults(func=cmd_export)
 
-    ev = sub.add_parser("evaluate", help="score a model on CB513, TS115, CASP12 and DeepLoc test")
+    ev = command("evaluate", help="score a model on CB513, TS115, CASP12 and DeepLoc test")
     ev.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
     ev.add_argument("-o", "--out", default="evaluation", help="folder for evaluation.json and evaluation.md")
     ev.add_argument("--limit", type=int, help="first N proteins of each set only (quick check)")
@@ -262,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(ev)
     ev.set_defaults(func=cmd_evaluate)
 
-    b = sub.add_parser("benchmark", help="speed, FLOP/s and memory of dbmtl beside MMseqs2 (see docs/performance.md)")
+    b = command("benchmark", help="speed, FLOP/s and memory of dbmtl beside MMseqs2 (see docs/performance.md)")
     b.add_argument("--model", default="default", help="checkpoint of the `default` config (default: the bundled model)")
     b.add_argument("--configs", default="default,paper", help="`default` and/or presets (random weights), e.g. paper")
     b.add_argument("--dtypes", help="precisions (default: fp32,bf16,int8 on CPU; fp32,bf16 on GPU)")

@@ -9,8 +9,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .tasks import TASKS, Task
+
+if TYPE_CHECKING:
+    import torch
 
 STANDARD_AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 # U selenocysteine, O pyrrolysine, B Asx, Z Glx, X unknown.

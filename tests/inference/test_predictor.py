@@ -5,7 +5,6 @@ import torch
 
 from dbmtl.data.layouts import answer_row, layout_for
 from dbmtl.tokens import Alphabet
-from dbmtl.data.batching import token_budget_batches
 from dbmtl.inference.windows import residue_windows, stitch_windows
 from dbmtl.tasks import TASKS
 from dbmtl.readers.fasta import read_fasta
@@ -87,14 +86,6 @@ def test_windows_cover_and_stitch_takes_most_central(length, window):
         margins = [min(pos - s, e - 1 - pos) for s, e in wins if s <= pos < e]
         s, e = wins[chosen[pos]]
         assert min(pos - s, e - 1 - pos) == max(margins)
-
-
-def test_token_budget_batches_respect_budget():
-    lengths = [5, 100, 40, 40, 3, 250, 90]
-    batches = token_budget_batches(lengths, 200)
-    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
-    for b in batches:
-        assert len(b) == 1 or max(lengths[i] for i in b) * len(b) <= 200
 
 
 def test_predict_rejects_unknown_letters():
