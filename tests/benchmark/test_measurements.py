@@ -6,8 +6,9 @@ import sys
 import pytest
 import torch
 
-from dbmtl.benchmark.mmseqs import run_timed
-from dbmtl.benchmark.run import forward_flops, forward_worker, linear_flops_per_token, predict_flops
+from dbmtl.benchmark.flops import forward_flops, linear_flops_per_token, predict_flops
+from dbmtl.benchmark.timing import run_timed
+from dbmtl.benchmark.workers import forward_worker
 from dbmtl.model import PRESETS, ModelConfig, Transformer
 
 

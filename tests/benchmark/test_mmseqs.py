@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from dbmtl.benchmark.mmseqs import database_records, find_mmseqs, fit_all, fit_linear, fit_power, run_mmseqs_baseline
+from dbmtl.benchmark.fits import fit_all, fit_linear, fit_power
+from dbmtl.benchmark.mmseqs import database_records, find_mmseqs, run_mmseqs_baseline
 from dbmtl.readers.fasta import read_fasta
 
 

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from dbmtl.benchmark.run import run_benchmark, to_markdown
+from dbmtl.benchmark.report import to_markdown
+from dbmtl.benchmark.run import BenchmarkSpec, run_benchmark
 from dbmtl.model.checkpoint import save_checkpoint
 
 from helpers import tiny_predictor
@@ -19,9 +20,10 @@ def test_benchmark_smoke_fills_the_report(tmp_path, data_dir, monkeypatch):
     model = save_checkpoint(tmp_path / "m", p.model, p.alphabet)
     out = tmp_path / "bench"
     messages = []
-    r = run_benchmark(out, model=str(model), configs=["default"], dtypes=["fp32", "bf16"], data_dir=data_dir,
-                      proteins=5, batch=2, length=64, memory_proteins=30, memory_max_length=40,
-                      threads=1, device="cpu", profile_proteins=3, plot=False, log=messages.append)
+    spec = BenchmarkSpec(out=out, model=str(model), configs=["default"], dtypes=["fp32", "bf16"], data_dir=data_dir,
+                         proteins=5, batch=2, length=64, memory_proteins=30, memory_max_length=40,
+                         threads=1, device="cpu", profile_proteins=3, plot=False)
+    r = run_benchmark(spec, log=messages.append)
     cfg = r["configs"][0]
     assert [f["dtype"] for f in cfg["forward"]] == ["fp32", "bf16"]
     for fw in cfg["forward"]:
@@ -44,3 +46,16 @@ def test_benchmark_smoke_fills_the_report(tmp_path, data_dir, monkeypatch):
     assert saved["configs"][0]["predict"][0]["wall_s"] == cfg["predict"][0]["wall_s"]
     md = (out / "benchmark.md").read_text()
     assert md == to_markdown(saved) and "| default (encoder) |" in md and "Not run: mmseqs not found" in md
+
+
+def test_cli_defaults_are_the_specs_defaults(monkeypatch):
+    """`dbmtl benchmark` with no options runs the spec a library caller gets with no arguments."""
+    import dataclasses
+
+    import dbmtl.benchmark.run
+    from dbmtl.cli import main
+
+    seen = []
+    monkeypatch.setattr(dbmtl.benchmark.run, "run_benchmark", lambda spec, log: seen.append(spec))
+    assert main(["benchmark"]) == 0
+    assert dataclasses.replace(seen[0], command=None) == BenchmarkSpec()
