@@ -168,9 +168,20 @@ def cmd_export(args) -> int:
 
 
 def cmd_benchmark(args) -> int:
-    from .benchmark.run import run_from_args
+    from .benchmark.run import BenchmarkSpec, run_benchmark
 
-    return run_from_args(args)
+    split = lambda s: tuple(x for x in s.split(",") if x) if s else None
+    spec = BenchmarkSpec(
+        out=args.out, model=args.model, configs=split(args.configs), dtypes=split(args.dtypes), queries=args.queries,
+        proteins=args.proteins, config_proteins=args.config_proteins, batch=args.batch, length=args.length,
+        mmseqs_sizes=tuple(int(x) for x in split(args.mmseqs_sizes)), mmseqs_repeats=args.mmseqs_repeats,
+        skip_mmseqs=args.skip_mmseqs, memory_proteins=args.memory_proteins, memory_max_length=args.memory_max_length,
+        data_dir=args.data_dir, threads=args.threads, device=args.device, batch_tokens=args.batch_tokens,
+        plot=not args.no_plot,
+        command="dbmtl " + " ".join(sys.argv[1:]) if sys.argv and "dbmtl" in sys.argv[0] else None)
+    run_benchmark(spec, log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(Path(args.out) / "benchmark.md")
+    return 0
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):
