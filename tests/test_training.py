@@ -1,5 +1,6 @@
 """Training: a short CPU run lowers every task's loss; resume is exact; training and prediction agree."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ def tiny_config(tmp_path, **kw):
                 batch_tokens=3000, grad_accum=1, eval_every=1000, checkpoint_every=1000, log_every=5,
                 valid_examples=24, seed=0, threads=1, out_dir=str(tmp_path / "run"))
     base.update(kw)
-    return TrainConfig(**base)
+    return TrainConfig.from_dict(base)
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +109,7 @@ def test_noised_teacher_inputs_replace_only_per_residue_labels(data):
     per_residue = torch.isin(batch.inputs, torch.tensor(alphabet.label_ids(TASKS["ss3"]) + alphabet.label_ids(TASKS["ss8"])))
     assert not changed[~per_residue].any()
     with pytest.raises(ValueError, match="label_noise"):
-        TrainConfig(model={"preset": "tiny", "label_inputs": "noised", "label_noise": 1.5}).model_config(len(alphabet))
+        TrainConfig.from_dict({"model": {"preset": "tiny", "label_inputs": "noised", "label_noise": 1.5}})
 
 
 def test_noised_decoder_trains_and_predicts_free_running(tmp_path, data):
@@ -124,11 +125,12 @@ def test_scheduled_sampling_feeds_the_models_own_previous_labels(data):
     """With rate 1 every per-residue label input is the model's own argmax (over its task's labels) for
     that slot, from the logits one position earlier; with rate 0 nothing changes; no other token moves."""
     from dbmtl.model import Transformer
+    from dbmtl.training.config import model_from_spec
     from dbmtl.training.trainer import own_label_inputs
 
     alphabet = Alphabet()
     torch.manual_seed(0)
-    model = Transformer(TrainConfig(model={"preset": "tiny", "dropout": 0.0}).model_config(len(alphabet))).eval()
+    model = Transformer(model_from_spec({"preset": "tiny", "dropout": 0.0})).eval()
     recs = [r for r in data.residue if r.ss8 is not None][:6]
     for name in ("ss3", "ss8"):
         task = TASKS[name]
@@ -246,7 +248,7 @@ def test_every_shipped_config_is_valid():
     assert len(paths) > 10
     for path in paths:
         cfg = TrainConfig.load(path)
-        cfg.model_config(len(Alphabet()))
+        assert cfg.model.vocab_size == len(Alphabet())
         assert cfg.out_dir.startswith("runs/"), path
 
 
@@ -256,8 +258,7 @@ def test_paper_config_runs_a_step_on_cpu(tmp_path, data):
 
     cfg = TrainConfig.load(Path(__file__).resolve().parents[1] / "configs" / "paper.json")
     assert (cfg.lr, cfg.warmup_steps, cfg.decay_steps, cfg.max_steps) == (2e-4, 16_000, 250_000, 500_000)
-    cfg.batch_tokens, cfg.grad_accum, cfg.valid_examples, cfg.threads = 1200, 1, 2, 1
-    cfg.tasks = {"ss3": 1.0, "loc": 1.0}
+    cfg = replace(cfg, batch_tokens=1200, grad_accum=1, valid_examples=2, threads=1, tasks={"ss3": 1.0, "loc": 1.0})
     trainer = Trainer(cfg, data, out_dir=tmp_path / "paper", progress=False)
     assert trainer.model.cfg.n_layer == 12 and trainer.model.cfg.label_inputs == "teacher"
     before = [p.detach().clone() for p in list(trainer.model.parameters())[:3]]
@@ -275,3 +276,46 @@ def test_resume_survives_a_crash_between_checkpoint_renames(tmp_path, data):
     resumed = Trainer(cfg, data, out_dir=tmp_path / "run", progress=False)
     resumed.resume()
     assert resumed.step == 2
+
+
+def test_a_config_round_trips_through_its_dict(tmp_path):
+    cfg = tiny_config(tmp_path, model={"preset": "tiny", "kind": "encoder", "conv_kernel": 3},
+                      tasks={"ss3": 1.0, "loc": 2.0}, task_batch_tokens={"loc": 4000})
+    saved = json.loads(json.dumps(cfg.to_dict()))  # as train_config.json and checkpoints store it
+    assert saved["model"] == cfg.model.to_dict()  # resolved: every field, no preset
+    assert TrainConfig.from_dict(saved) == cfg
+
+
+def test_a_preset_model_dict_loads_as_the_preset_plus_overrides():
+    from dbmtl.model import PRESETS, ModelConfig
+    from dbmtl.training.config import model_from_spec
+
+    old = TrainConfig.from_dict({"model": {"preset": "mini", "kind": "encoder", "conv_kernel": 9}})
+    assert old.model == ModelConfig(**{**PRESETS["mini"], "kind": "encoder", "conv_kernel": 9})
+    assert old.model == model_from_spec(old.model.to_dict())
+    assert TrainConfig.from_dict({"model": {"n_layer": 3}}).model == ModelConfig(n_layer=3)  # no preset
+    assert TrainConfig().model == ModelConfig(**PRESETS["paper"])
+    with pytest.raises(ValueError, match="preset"):
+        model_from_spec({"preset": "huge"})
+
+
+def test_a_vocab_size_other_than_the_alphabets_is_a_clear_error(tmp_path, data):
+    cfg = tiny_config(tmp_path, model={"preset": "tiny", "vocab_size": len(Alphabet()) + 1})
+    with pytest.raises(ValueError, match="vocab_size"):
+        Trainer(cfg, data, progress=False)
+
+
+def test_resume_compares_the_model_whether_saved_as_a_preset_or_resolved(tmp_path, data):
+    cfg = tiny_config(tmp_path, max_steps=2, checkpoint_every=2, tasks={"ss3": 1}, mixing="sample")
+    Trainer(cfg, data, progress=False).fit()
+    state_file = tmp_path / "run" / "checkpoint" / "state.json"
+    state = json.loads(state_file.read_text())
+    assert state["train_config"]["model"] == cfg.model.to_dict()
+    state["train_config"]["model"] = {"preset": "tiny", "dropout": 0.1}  # the same model, as a preset
+    state_file.write_text(json.dumps(state))
+    resumed = Trainer(cfg, data, progress=False)
+    resumed.resume()
+    assert resumed.step == 2
+    other = replace(cfg, model=replace(cfg.model, dropout=0.0))
+    with pytest.raises(ValueError, match="trained with model"):
+        Trainer(other, data, progress=False).resume()

@@ -142,6 +142,9 @@ class Trainer:
         self.cfg = cfg
         self.out = Path(out_dir or cfg.out_dir)
         self.alphabet = Alphabet()
+        if cfg.model.vocab_size != len(self.alphabet):
+            raise ValueError(f"the model config's vocab_size is {cfg.model.vocab_size} but the alphabet has "
+                             f"{len(self.alphabet)} tokens: set it to {len(self.alphabet)} or leave it out")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.group, self.device = init_process_group(cfg.device)
@@ -150,7 +153,7 @@ class Trainer:
             raise ValueError(f"grad_accum {cfg.grad_accum} (micro-batches per step, all processes together) "
                              f"must be divisible by the number of processes, {self.group.world_size}")
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-        self.model = Transformer(cfg.model_config(len(self.alphabet))).to(self.device)
+        self.model = Transformer(cfg.model).to(self.device)
         self.context = self.model.cfg.context
         self.layout = layout_for(self.model.cfg.kind, self.alphabet, self.context, self.model.cfg.n_segments)
         self.label_inputs = self.model.cfg.label_inputs
@@ -353,9 +356,8 @@ class Trainer:
             raise FileNotFoundError(f"nothing to resume: no checkpoint in {self.out / 'checkpoint'}")
         state = json.loads((ckpt / "state.json").read_text())
         saved = TrainConfig.from_dict(state["train_config"])
-        if saved.model_config(len(self.alphabet)) != self.model.cfg:
-            raise ValueError(f"{ckpt} was trained with model {saved.model_config(len(self.alphabet))}, "
-                             f"the config now asks for {self.model.cfg}")
+        if saved.model != self.model.cfg:
+            raise ValueError(f"{ckpt} was trained with model {saved.model}, the config now asks for {self.model.cfg}")
         if saved.grad_accum != self.cfg.grad_accum or saved.seed != self.cfg.seed:
             raise ValueError(f"{ckpt} was trained with grad_accum {saved.grad_accum} and seed {saved.seed}; "
                              "the data streams follow both, so they cannot change on resume")
