@@ -13,7 +13,7 @@ from dbmtl.tasks import TASKS
 from dbmtl.tokens import Alphabet
 from dbmtl.training import TrainConfig, Trainer
 from dbmtl.data.corpus import FastaCorpus, WithLabeledSequences
-from dbmtl.training.trainer import model_inputs
+from dbmtl.training.objectives import model_inputs
 
 from helpers import small_training_data, straight_and_resumed
 
@@ -126,7 +126,7 @@ def test_scheduled_sampling_feeds_the_models_own_previous_labels(data):
     that slot, from the logits one position earlier; with rate 0 nothing changes; no other token moves."""
     from dbmtl.model import Transformer
     from dbmtl.training.config import model_from_spec
-    from dbmtl.training.trainer import own_label_inputs
+    from dbmtl.training.objectives import own_label_inputs
 
     alphabet = Alphabet()
     torch.manual_seed(0)
