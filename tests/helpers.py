@@ -32,6 +32,17 @@ def small_training_data(data_dir, n_residue: int = 400, n_protein: int = 600) ->
     return TrainingData(residue, protein, full.corpus_paths, full.guard)
 
 
+def tiny_train_config(tmp_path, **kw):
+    """A TrainConfig for seconds-long CPU runs on small_training_data, written as a config file would be."""
+    from dbmtl.training import TrainConfig
+
+    base = dict(model={"preset": "tiny", "dropout": 0.1}, lr=3e-3, warmup_steps=5, decay_steps=60, max_steps=60,
+                batch_tokens=3000, grad_accum=1, eval_every=1000, checkpoint_every=1000, log_every=5,
+                valid_examples=24, seed=0, threads=1, out_dir=str(tmp_path / "run"))
+    base.update(kw)
+    return TrainConfig.from_dict(base)
+
+
 def straight_and_resumed(cfg, data, tmp_path, stop: int):
     """(a run to cfg.max_steps, a run stopped at `stop` then resumed from its checkpoint to the end)."""
     from dbmtl.training import Trainer

@@ -11,19 +11,16 @@ from pathlib import Path
 
 def cmd_train(args) -> int:
     """Runs alone or, unchanged, as each process of `torchrun --nproc_per_node N -m dbmtl.cli train ...`."""
+    from dataclasses import replace
+
     from .data.catalog import load_training_data, resolve_data_dir
     from .training.distributed import destroy_process_group
     from .training import TrainConfig, Trainer
 
     cfg = TrainConfig.load(args.config)
-    if args.out:
-        cfg.out_dir = args.out
-    if args.max_steps is not None:
-        cfg.max_steps = args.max_steps
-    if args.corpus:
-        cfg.corpus = args.corpus
-    if args.threads:
-        cfg.threads = args.threads
+    cfg = replace(cfg, out_dir=args.out or cfg.out_dir,
+                  max_steps=cfg.max_steps if args.max_steps is None else args.max_steps,
+                  corpus=args.corpus or cfg.corpus, threads=args.threads or cfg.threads)
     data = load_training_data(resolve_data_dir(args.data_dir or cfg.data_dir))
     trainer = None
     try:

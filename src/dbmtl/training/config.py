@@ -9,6 +9,16 @@ from ..model.config import PRESETS, ModelConfig, strict_from_dict
 from ..tasks import TASKS
 
 
+def model_from_spec(spec: dict) -> ModelConfig:
+    """A model dict as training configs write it: {"preset": name, ...overrides}, or plain fields on top of
+    ModelConfig's defaults. Config files name a preset so that a recipe reads as "mini, but an encoder"."""
+    spec = dict(spec)
+    preset = spec.pop("preset", None)
+    if preset and preset not in PRESETS:
+        raise ValueError(f"unknown model preset {preset!r}; choose from {sorted(PRESETS)}")
+    return ModelConfig.from_dict({**(PRESETS[preset] if preset else {}), **spec})
+
+
 @dataclass
 class TrainConfig:
     """Defaults are the paper's: Adam, lr 2e-4, 16k warm-up steps, linear decay over 250k steps
@@ -20,7 +30,7 @@ class TrainConfig:
     own share of the LM corpus), so 1 process and N processes train on the same examples.
     """
 
-    model: dict = field(default_factory=lambda: {"preset": "paper"})
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(**PRESETS["paper"]))
     tasks: dict = field(default_factory=lambda: {name: 1.0 for name in TASKS})  # task weights
     # "joint": every optimizer step sums one micro-batch of each task, weighted (stable: a task with one
     # label per protein cannot swing the shared weights on its own); "sample": each micro-batch is one
@@ -57,15 +67,6 @@ class TrainConfig:
     corpus: str | None = None  # a `dbmtl prepare-corpus` folder for the LM task (default: data_dir's FASTA)
     data_workers: int = 0  # DataLoader processes per LM stream reading corpus shards (0: in the main process)
     out_dir: str = "runs/paper"
-
-    def model_config(self, vocab_size: int) -> ModelConfig:
-        spec = dict(self.model)
-        preset = spec.pop("preset", None)
-        if preset and preset not in PRESETS:
-            raise ValueError(f"unknown model preset {preset!r}; choose from {sorted(PRESETS)}")
-        base = dict(PRESETS[preset]) if preset else {}
-        base.update(spec)
-        return ModelConfig(vocab_size=vocab_size, **base)
 
     def __post_init__(self) -> None:
         unknown = set(self.tasks) - set(TASKS)
@@ -109,6 +110,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        """The JSON form: `model` is a dict, a preset plus overrides or every field (as `to_dict` writes)."""
+        d = dict(d)
+        if "model" in d:
+            d["model"] = model_from_spec(d["model"])
         return strict_from_dict(cls, d, "training config")
 
     @classmethod

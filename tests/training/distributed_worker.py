@@ -1,6 +1,6 @@
 """Run by tests under torchrun: train a config through the real Trainer, then dump this rank's weights.
 
-usage: torchrun --nproc_per_node N tests/distributed_worker.py CONFIG.json OUT_DIR DATA_DIR
+usage: torchrun --nproc_per_node N tests/training/distributed_worker.py CONFIG.json OUT_DIR DATA_DIR
 Writes OUT_DIR/rank{r}.safetensors (this rank's view of the parameters, full tensors under DDP, the local
 shards under FSDP) next to the run's checkpoint, which rank 0 writes as in any run.
 """

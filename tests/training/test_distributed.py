@@ -105,11 +105,10 @@ def test_two_processes_train_exactly_like_one_with_the_same_global_batch(tmp_pat
 
 def one_process_init(cfg_path: Path) -> dict[str, torch.Tensor]:
     from dbmtl.model import Transformer
-    from dbmtl.tokens import Alphabet
 
     cfg = TrainConfig.load(cfg_path)
     torch.manual_seed(cfg.seed)
-    model = Transformer(cfg.model_config(len(Alphabet())))
+    model = Transformer(cfg.model)
     return {k: v for k, v in model.state_dict().items() if k != "head.weight"}
 
 

@@ -1,0 +1,98 @@
+"""The data a run trains and validates on, built from TrainingData and the config: one pool of labeled
+examples per task, the LM corpus, the micro-batch slots that draw from them, and a fixed validation sample."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data.catalog import TrainingData
+from ..data.corpus import CorpusStream, FastaCorpus, WithLabeledSequences
+from ..data.layouts import Layout, mask_residues
+from ..data.pools import LabeledPool, labeled_examples
+from ..data.shards import CorpusShards
+from ..tokens import Alphabet
+from .config import TrainConfig
+
+
+def labeled_pools(tasks: dict[str, float], train: TrainingData, layout: Layout, seed: int) -> dict[str, LabeledPool]:
+    """One pool per labeled task in `tasks` (in that order: they share one random stream)."""
+    pools = {}
+    build_rng = np.random.default_rng(seed)
+    for name in tasks:
+        if name == "lm":
+            continue
+        examples = labeled_examples(name, train, layout)
+        if not examples:
+            raise ValueError(f"task {name!r} has no training examples in the data")
+        pools[name] = LabeledPool(examples, build_rng)
+    return pools
+
+
+def lm_corpus(cfg: TrainConfig, data: TrainingData, train: TrainingData):
+    """The LM task's training sequences: prepared shards, else the data folder's FASTA, optionally with the
+    labeled training proteins woven in."""
+    if cfg.corpus:
+        corpus = CorpusShards(cfg.corpus, "train")
+    elif data.corpus_paths:
+        corpus = FastaCorpus(data, "train")
+    else:
+        raise ValueError("task 'lm' has a weight but no corpus files were found")
+    if cfg.lm_on_labeled:
+        labeled = sorted({r.sequence for r in train.residue} | {r.sequence for r in train.protein})
+        corpus = WithLabeledSequences(corpus, labeled)
+    return corpus
+
+
+@dataclass
+class Slot:
+    """One of the global batch's `grad_accum` micro-batch slots: its own random stream (which proteins,
+    which task) and its own share of the LM corpus. A process computes the slots it owns."""
+
+    index: int
+    rng: np.random.Generator
+    lm: CorpusStream | None
+
+    def state(self) -> dict:
+        """The slot's data position, as a checkpoint stores it."""
+        return {"index": self.index, "rng": self.rng.bit_generator.state, "lm": self.lm.state() if self.lm else None}
+
+
+def make_slot(cfg: TrainConfig, index: int, corpus, alphabet: Alphabet, context: int, masked: bool,
+              state: dict | None = None) -> Slot:
+    """Slot `index` at its start, or at the position `state` (from `Slot.state`) records."""
+    rng = np.random.default_rng([cfg.seed, index])
+    if state is not None:
+        rng.bit_generator.state = state["rng"]
+    lm = None
+    if corpus is not None:
+        lm = CorpusStream(corpus, alphabet, context, index=index, count=cfg.grad_accum, seed=cfg.seed,
+                          workers=cfg.data_workers, masked=masked, **((state or {}).get("lm") or {}))
+    return Slot(index, rng, lm)
+
+
+def validation_examples(cfg: TrainConfig, tasks: dict[str, float], valid: TrainingData, data: TrainingData, layout: Layout,
+                        alphabet: Alphabet, masked: bool) -> dict[str, list]:
+    """A fixed random sample (its own seed) of each task's validation examples: files are often
+    sorted by class, so the first N would not be representative."""
+    n = cfg.valid_examples
+    pick = np.random.default_rng(cfg.seed + 1)
+    out = {}
+    for name in tasks:
+        if name == "lm":
+            corpus = CorpusShards(cfg.corpus, "valid") if cfg.corpus else FastaCorpus(data, "valid")
+            stream = CorpusStream(corpus, alphabet, layout.context, seed=cfg.seed, masked=masked)
+            examples = []
+            while len(examples) < n and stream.epoch == 0:
+                examples += stream.sample(cfg.batch_tokens)
+            out[name] = examples[:n]
+            if masked:  # the same hidden residues at every validation
+                fixed = torch.Generator().manual_seed(cfg.seed)
+                for ex in out[name]:
+                    ex.inputs, ex.weights = mask_residues(ex.inputs, ex.targets, alphabet, cfg.mask_rate, fixed)
+        else:
+            examples = labeled_examples(name, valid, layout)
+            chosen = sorted(pick.choice(len(examples), size=min(n, len(examples)), replace=False)) if examples else []
+            out[name] = [examples[i] for i in chosen]
+    return {k: v for k, v in out.items() if v}
