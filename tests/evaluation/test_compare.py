@@ -1,8 +1,6 @@
 """Ablation reports: a single-task model is scored only on its task; curves put runs on one compute axis."""
 import json
 
-import pytest
-
 from dbmtl.cli import main
 from dbmtl.evaluation.compare import comparison_markdown, micro_batches_per_step, read_log
 
