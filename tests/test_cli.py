@@ -61,7 +61,12 @@ def test_bad_record_is_named_and_earlier_proteins_are_kept(tmp_path, tiny_model,
     err = capsys.readouterr().err
     assert rc == 2
     assert "'broken'" in err and "'1'" in err and "position 4" in err
-    assert [p["id"] for p in read_tsv(out / "proteins.tsv")] == ["ok1", "ok2"]
+    assert "2 proteins finished are kept" in err and "--resume" in err
+    assert not (out / "proteins.tsv").exists()  # a failed run publishes nothing
+    fasta.write_text(">ok1\nMKTAYIAKQR\n>ok2\nMSTNPKPQRK\n>broken desc\nMKTAYI\n>ok3\nMKV\n")  # fixed
+    assert main(["predict", str(fasta), "-o", str(out), "--model", str(tiny_model), "--resume", "--quiet"]) == 0
+    assert "resumed; 2 proteins were already done" in capsys.readouterr().err
+    assert [p["id"] for p in read_tsv(out / "proteins.tsv")] == ["ok1", "ok2", "broken", "ok3"]
 
 
 def test_skip_invalid_reports_and_continues(tmp_path, tiny_model, capsys):
@@ -77,7 +82,8 @@ def test_skip_invalid_reports_and_continues(tmp_path, tiny_model, capsys):
 
 def test_missing_model_is_a_clear_error(tmp_path, capsys):
     assert main(["predict", str(EXAMPLE), "-o", str(tmp_path), "--model", str(tmp_path / "nope")]) == 2
-    assert "no model.safetensors" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "model folder" in err and "nope not found" in err
 
 
 def test_evaluate_writes_json_and_markdown(tmp_path, tiny_model, data_dir, capsys):
@@ -115,21 +121,27 @@ def test_bundled_default_model_is_small_and_predicts_well(data_dir):
     assert q3["mean"] > majority["mean"] + 0.15, (q3["mean"], majority["mean"])
 
 
-def test_resume_after_an_interrupted_run_gives_the_same_files(tmp_path, tiny_model):
-    """A run cut off mid-write (torn last lines) and resumed ends with exactly the files of one run."""
+def test_a_failed_run_leaves_earlier_results_untouched(tmp_path, tiny_model, capsys):
+    out = tmp_path / "out"
+    assert main(["predict", str(EXAMPLE), "-o", str(out), "--model", str(tiny_model), "--quiet"]) == 0
+    before = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
+    bad_first = tmp_path / "bad.fasta"
+    bad_first.write_text(">x\nMK1\n")
+    for source in (tmp_path / "typo.fasta", tmp_path, bad_first):  # missing, a folder, a bad first record
+        assert main(["predict", str(source), "-o", str(out), "--model", str(tiny_model), "--quiet"]) == 2
+        assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == before
+        assert "Traceback" not in capsys.readouterr().err
+
+
+def test_resume_refuses_other_options_or_a_changed_input(tmp_path, tiny_model, capsys):
     fasta = tmp_path / "in.fasta"
-    fasta.write_text("".join(f">p{i}\n{'MKTAYIAKQRQISFVKSHFSRQ'[: 8 + i]}\n" for i in range(10)))
-    whole, cut = tmp_path / "whole", tmp_path / "cut"
-    assert main(["predict", str(fasta), "-o", str(whole), "--model", str(tiny_model), "--quiet"]) == 0
-    assert main(["predict", str(fasta), "-o", str(cut), "--model", str(tiny_model), "--quiet"]) == 0
-    # simulate a crash while protein p6 was being written: its residue rows are half there, no JSON line
-    lines = (cut / "predictions.jsonl").read_text().splitlines(keepends=True)
-    (cut / "predictions.jsonl").write_text("".join(lines[:6]) + lines[6][:20])
-    residues = (cut / "residues.tsv").read_text().splitlines(keepends=True)
-    keep = [r for r in residues if r.split("\t")[0] not in {f"p{i}" for i in range(7, 10)}]
-    (cut / "residues.tsv").write_text("".join(keep[:-3]))
-    proteins = (cut / "proteins.tsv").read_text().splitlines(keepends=True)
-    (cut / "proteins.tsv").write_text("".join(proteins[:8]))
-    assert main(["predict", str(fasta), "-o", str(cut), "--model", str(tiny_model), "--quiet", "--resume"]) == 0
-    for name in ("residues.tsv", "proteins.tsv", "predictions.jsonl"):
-        assert (cut / name).read_text() == (whole / name).read_text(), name
+    fasta.write_text(">a\nMKTAYIAKQR\n>b\nMSTNPKPQRK\n>c\nMKJ\n")
+    out = tmp_path / "out"
+    args = ["predict", str(fasta), "-o", str(out), "--model", str(tiny_model), "--quiet", "--chunk-size", "1"]
+    assert main(args) == 2  # stops at c, a and b kept
+    assert main(args + ["--resume", "--tasks", "loc"]) == 2
+    assert "other options (tasks" in capsys.readouterr().err
+    fasta.write_text(">a\nMKTAYIAKQR\n>b\nMSTNPKPQRA\n>c\nMKV\n")  # b changed
+    assert main(args + ["--resume"]) == 2
+    assert "input changed" in capsys.readouterr().err
+    assert main(args) == 0  # without --resume it starts over

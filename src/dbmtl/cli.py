@@ -6,6 +6,7 @@ import functools
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 
 
@@ -62,21 +63,27 @@ def cmd_prepare_corpus(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    import torch
     from tqdm import tqdm
 
-    from .inference import Predictor, predict_fasta
-    from .inference.stream import check_tasks
+    from .inference import predict_fasta
+    from .inference.stream import JOURNAL, STAGING, Journal, check_tasks
     from .tasks import OUTPUT_TASKS
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     tasks = check_tasks(args.tasks.split(",") if args.tasks else OUTPUT_TASKS)
-    predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens,
-                                          dtype=args.dtype, int8=args.int8, attention=args.attention)
+    predictor = _predictor(args)
     bar = tqdm(unit=" proteins", disable=args.quiet, desc="predict")
-    run = predict_fasta(predictor, args.fasta, args.out, tasks=tasks, chunk_size=args.chunk_size,
-                        resume=args.resume, skip_invalid=args.skip_invalid, on_chunk=bar.update)
+    staging = Path(args.out) / STAGING
+    try:
+        run = predict_fasta(predictor, args.fasta, args.out, tasks=tasks, chunk_size=args.chunk_size,
+                            resume=args.resume, skip_invalid=args.skip_invalid, on_chunk=bar.update,
+                            log=lambda message: print(f"dbmtl predict: {message}", file=sys.stderr))
+    except BaseException:
+        bar.close()
+        kept = Journal.load(staging / JOURNAL).proteins if (staging / JOURNAL).exists() else 0
+        if kept:
+            print(f"dbmtl predict: {kept} proteins finished are kept in {staging}; {Path(args.out)}/ is "
+                  "unchanged. Rerun with --resume to continue.", file=sys.stderr)
+        raise
     bar.close()
     if run.resumed:
         print(f"dbmtl predict: resumed; {run.resumed} proteins were already done", file=sys.stderr)
@@ -84,21 +91,43 @@ def cmd_predict(args) -> int:
         print(f"dbmtl predict: {run.skipped.summary()}", file=sys.stderr)
         for msg in run.skipped.examples:
             print(f"  {msg}", file=sys.stderr)
-    print(f"{run.written} proteins -> {Path(args.out)}/ (residues.tsv, proteins.tsv, predictions.jsonl)")
+    print(f"{run.resumed + run.written} proteins -> {Path(args.out)}/ (residues.tsv, proteins.tsv, predictions.jsonl)")
     return 0
 
 
-def cmd_evaluate(args) -> int:
+def _predictor(args):
+    """The Predictor that the model options of predict and evaluate ask for."""
     import torch
 
-    from .data.catalog import resolve_data_dir
-    from .evaluation.runner import evaluate, to_markdown, write_report
     from .inference import Predictor
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    predictor = Predictor.from_pretrained(args.model, device=args.device, batch_tokens=args.batch_tokens,
-                                          dtype=args.dtype, int8=args.int8, attention=args.attention)
+    device = _device(args.device)
+    return Predictor.from_pretrained(args.model, device=device, batch_tokens=args.batch_tokens,
+                                     dtype=args.dtype, int8=args.int8, attention=args.attention)
+
+
+def _device(name: str) -> str:
+    """A torch device this machine has; a clear error otherwise."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: no CUDA GPU is available on this machine (use --device cpu)")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {name!r}: only cpu and cuda are supported")
+    return name
+
+
+def cmd_evaluate(args) -> int:
+    from .data.catalog import resolve_data_dir
+    from .evaluation.runner import evaluate, to_markdown, write_report
+
+    predictor = _predictor(args)
     sets = args.sets.split(",") if args.sets else None
     results = evaluate(predictor, resolve_data_dir(args.data_dir), limit=args.limit, audit=args.audit,
                        sets=sets, log=lambda m: print(m, file=sys.stderr))
@@ -181,6 +210,17 @@ def cmd_benchmark(args) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 class DefaultsHelpFormatter(argparse.HelpFormatter):
     """Each option's help ends with its default, unless the help already says it or there is none."""
 
@@ -204,18 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", required=True, help="training config JSON (see configs/)")
     t.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
     t.add_argument("--out", help="run directory (overrides the config's out_dir)")
-    t.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    t.add_argument("--max-steps", type=positive_int, help="stop after this many optimizer steps")
     t.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
     t.add_argument("--corpus", help="LM corpus prepared by `dbmtl prepare-corpus` (default: the data folder's FASTA)")
-    t.add_argument("--threads", type=int, help="torch CPU threads (overrides the config's)")
+    t.add_argument("--threads", type=positive_int, help="torch CPU threads (overrides the config's)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
     pc = command("prepare-corpus", help="turn FASTA files of any size into memory-mapped LM training shards")
     pc.add_argument("inputs", nargs="+", help="FASTA files (.gz allowed), read in order")
     pc.add_argument("out", help="output folder (rerun with the same arguments to finish an interrupted run)")
-    pc.add_argument("--shard-size", type=int, default=100_000, help="records per shard")
-    pc.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1), help="parsing processes")
+    pc.add_argument("--shard-size", type=positive_int, default=100_000, help="records per shard")
+    pc.add_argument("--workers", type=positive_int, default=max(1, (os.cpu_count() or 2) - 1), help="parsing processes")
     pc.add_argument("--data-dir", help="data folder with the evaluation sets to filter out (default: $DBMTL_DATA or ../shared/data)")
     pc.add_argument("--no-leakage-filter", action="store_true", help="keep sequences identical to evaluation proteins")
     pc.add_argument("--quiet", action="store_true", help="no progress messages")
@@ -224,8 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     def model_options(sp):
         sp.add_argument("--model", default="default", help="checkpoint directory (default: the bundled model)")
         sp.add_argument("--device", default="cpu", help="cpu or cuda")
-        sp.add_argument("--batch-tokens", type=int, help="tokens per forward batch (default: 2048 on CPU, 16384 on GPU)")
-        sp.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+        sp.add_argument("--batch-tokens", type=positive_int, help="tokens per forward batch (default: 2048 on CPU, 16384 on GPU)")
+        sp.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
         sp.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16", "auto"],
                         help="weights and activations (auto: bf16 on a GPU that has it, else fp32)")
         sp.add_argument("--int8", action="store_true", help="dynamic int8 linear layers (CPU, with --dtype fp32)")
@@ -237,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("-o", "--out", default="predictions", help="output folder")
     pr.add_argument("--tasks", help="comma-separated subset of ss3,ss8,loc,ms (default: all)")
     pr.add_argument("--skip-invalid", action="store_true", help="skip bad records, report them at the end")
-    pr.add_argument("--chunk-size", type=int, default=256, help="proteins predicted and written at a time")
+    pr.add_argument("--chunk-size", type=positive_int, default=256, help="proteins predicted and written at a time")
     pr.add_argument("--resume", action="store_true", help="keep the finished proteins in the output folder, do the rest")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     model_options(pr)
@@ -263,8 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="x axis: compute (micro-batches) or optimizer steps")
     cv.add_argument("--valid-table", action="store_true",
                     help="print the validation losses and accuracies as a markdown table instead of plotting")
-    cv.add_argument("--max-step", type=int, help="with --valid-table: only validations up to this step")
-    cv.add_argument("--every", type=int, help="with --valid-table: only validations at multiples of this step")
+    cv.add_argument("--max-step", type=positive_int, help="with --valid-table: only validations up to this step")
+    cv.add_argument("--every", type=positive_int, help="with --valid-table: only validations at multiples of this step")
     cv.set_defaults(func=cmd_curves)
 
     ex = command("export", help="copy a checkpoint's weights (optionally in half precision) for shipping")
@@ -276,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = command("evaluate", help="score a model on CB513, TS115, CASP12 and DeepLoc test")
     ev.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
     ev.add_argument("-o", "--out", default="evaluation", help="folder for evaluation.json and evaluation.md")
-    ev.add_argument("--limit", type=int, help="first N proteins of each set only (quick check)")
+    ev.add_argument("--limit", type=positive_int, help="first N proteins of each set only (quick check)")
     ev.add_argument("--sets", help="comma-separated subset of CB513,TS115,CASP12,DeepLoc")
     ev.add_argument("--audit", action=argparse.BooleanOptionalAction, default=True,
                     help="beside each honest per-residue score, the scores that read true labels or use no "
@@ -290,34 +330,57 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--configs", default="default,paper", help="`default` and/or presets (random weights), e.g. paper")
     b.add_argument("--dtypes", help="precisions (default: fp32,bf16,int8 on CPU; fp32,bf16 on GPU)")
     b.add_argument("--queries", help="query FASTA (default: the data folder's MMseqs2 QUERY.fasta)")
-    b.add_argument("--proteins", type=int, help="first N query proteins only")
-    b.add_argument("--config-proteins", type=int, default=4, help="proteins predicted end to end by preset configs")
-    b.add_argument("--batch", type=int, default=32, help="forward batch (the paper's setting: 32)")
-    b.add_argument("--length", type=int, default=1024, help="forward tokens per row (the paper's setting: 1024)")
+    b.add_argument("--proteins", type=positive_int, help="first N query proteins only")
+    b.add_argument("--config-proteins", type=positive_int, default=4, help="proteins predicted end to end by preset configs")
+    b.add_argument("--batch", type=positive_int, default=32, help="forward batch (the paper's setting: 32)")
+    b.add_argument("--length", type=positive_int, default=1024, help="forward tokens per row (the paper's setting: 1024)")
     b.add_argument("--mmseqs-sizes", default="5000,10000,20000,50000,100000,200000,500000,1000000",
                    help="database sizes (beyond the 20k real sequences: residue-shuffled copies)")
-    b.add_argument("--mmseqs-repeats", type=int, default=1, help="searches per size (the fastest counts)")
+    b.add_argument("--mmseqs-repeats", type=positive_int, default=1, help="searches per size (the fastest counts)")
     b.add_argument("--skip-mmseqs", action="store_true", help="dbmtl side only")
     b.add_argument("--memory-proteins", type=int, default=0, help="stream this many proteins, sampling memory (0: skip)")
-    b.add_argument("--memory-max-length", type=int, help="crop the memory run's proteins to this many residues")
+    b.add_argument("--memory-max-length", type=positive_int, help="crop the memory run's proteins to this many residues")
     b.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
-    b.add_argument("--threads", type=int, help="threads for torch and MMseqs2 (default: all CPUs)")
+    b.add_argument("--threads", type=positive_int, help="threads for torch and MMseqs2 (default: all CPUs)")
     b.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    b.add_argument("--batch-tokens", type=int, help="tokens per prediction batch (default: predict's)")
+    b.add_argument("--batch-tokens", type=positive_int, help="tokens per prediction batch (default: predict's)")
     b.add_argument("--no-plot", action="store_true", help="skip the plot")
     b.add_argument("-o", "--out", default="benchmark", help="folder for benchmark.json, .md and .png")
     b.set_defaults(func=cmd_benchmark)
     return p
 
 
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done; 2 bad input, options, config or model files (nothing was lost); 1 the run
+    failed (disk full, I/O error, training diverged, an internal error); 130 interrupted (Ctrl-C). No
+    traceback unless -v."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    name = f"dbmtl {args.command}"
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"dbmtl {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        if args.verbose:
+            traceback.print_exc()
+        what = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
+        print(f"{name}: error: {what}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # the last boundary: a bug, said in one line (the traceback with -v)
+        if args.verbose:
+            traceback.print_exc()
+        print(f"{name}: internal error: {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

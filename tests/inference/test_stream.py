@@ -11,6 +11,7 @@ import pytest
 from helpers import tiny_predictor
 
 from dbmtl.inference import predict_fasta
+from dbmtl.inference.stream import STAGING
 from dbmtl.inference.writers import JSONL_FILE, PROTEIN_FILE, RESIDUE_FILE
 from dbmtl.readers.fasta import FastaFormatError, read_fasta
 from dbmtl.tasks import OUTPUT_TASKS, TASKS
@@ -47,20 +48,22 @@ def test_resume_skips_finished_proteins_and_a_bad_record_keeps_the_ones_before(t
     with pytest.raises(FastaFormatError, match="broken"):
         predict_fasta(predictor, bad, out, chunk_size=2)
     n = good.count(">")
-    assert len((out / JSONL_FILE).read_text().splitlines()) == n
+    assert not (out / JSONL_FILE).exists()
+    assert len((out / STAGING / JSONL_FILE).read_text().splitlines()) == n
     bad.write_text(good + ">extra\nMKVLA\n")
     run = predict_fasta(predictor, bad, out, resume=True)
-    assert (run.resumed, run.written) == (n, 1)
+    assert (run.resumed, run.written, run.complete) == (n, 1, True)
     ids = [json.loads(line)["id"] for line in (out / JSONL_FILE).read_text().splitlines()]
     assert ids[-1] == "extra" and len(ids) == len(set(ids)) == n + 1
     proteins = (out / PROTEIN_FILE).read_text().splitlines()
     assert len(proteins) == n + 2  # header + every protein once
+    assert not (out / STAGING).exists()
 
 
 def test_a_task_subset_writes_only_its_columns(tmp_path, predictor):
     predict_fasta(predictor, EXAMPLE, tmp_path, tasks=("loc",))
     assert not (tmp_path / RESIDUE_FILE).exists()
     header = (tmp_path / PROTEIN_FILE).read_text().splitlines()[0].split("\t")
-    assert header[:3] == ["id", "length", "location"] and "membrane" not in header
+    assert header[:4] == ["id", "description", "length", "location"] and "membrane" not in header
     with pytest.raises(ValueError, match="unknown tasks"):
         predict_fasta(predictor, EXAMPLE, tmp_path, tasks=("lm",))

@@ -54,6 +54,7 @@ class ProteinPrediction:
     sequence: str
     labels: dict[str, str] = field(default_factory=dict)             # task -> label string (per residue) or label
     probabilities: dict[str, np.ndarray] = field(default_factory=dict)  # task -> (L, n) or (n,)
+    description: str = ""  # the FASTA header after '>', id included
 
     def __getattr__(self, name: str):
         if name in _BY_FIELD:
@@ -99,19 +100,21 @@ class Predictor:
     def predict(self, sequences, tasks: Iterable[str] = OUTPUT_TASKS) -> list[ProteinPrediction]:
         """sequences: a list of strings, a dict id -> sequence, or records with .id and .sequence."""
         items = _as_items(sequences)
-        for rid, seq in items:
+        for rid, seq, _ in items:
             check_sequence(rid, seq)
-        seqs = [s for _, s in items]
-        preds = [ProteinPrediction(rid, seq) for rid, seq in items]
+        seqs = [s for _, s, _ in items]
+        preds = [ProteinPrediction(rid, seq, description=desc) for rid, seq, desc in items]
         for name in tasks:
             task = TASKS[name]
             if task.kind == "residue":
                 results = self.predict_residues(seqs, task)
+                _check_finite(results, preds, name)
                 for p, probs in zip(preds, results):
                     p.probabilities[name] = probs
                     p.labels[name] = label_string(task.labels, probs.argmax(1))
             elif task.kind == "protein":
                 probs = self.predict_proteins(seqs, task)
+                _check_finite(probs, preds, name)
                 for p, pr in zip(preds, probs):
                     p.probabilities[name] = pr
                     p.labels[name] = task.labels[int(pr.argmax())]
@@ -158,15 +161,33 @@ def check_sequence(rid: str, seq: str) -> None:
         raise ValueError(f"protein {rid!r}: invalid character {bad.group()!r} at position {bad.start() + 1}")
 
 
-def _as_items(sequences) -> list[tuple[str, str]]:
-    if isinstance(sequences, str):
-        raise TypeError("pass a list of sequences, not a single string")
+def _check_finite(probabilities: list[np.ndarray], preds: list[ProteinPrediction], task: str) -> None:
+    """A model that outputs NaN or inf (broken weights, an overflow in half precision) must not be
+    turned into confident-looking labels."""
+    for p, pr in zip(preds, probabilities):
+        if not np.isfinite(pr).all():
+            raise ValueError(f"protein {p.id!r}: the model's {task} output is not a finite number (NaN or inf); "
+                             "its weights may be damaged, or try --dtype fp32")
+
+
+def _as_items(sequences) -> list[tuple[str, str, str]]:
+    """(id, upper-case sequence, description) of each input; a clear TypeError for anything else."""
+    if isinstance(sequences, (str, bytes)):
+        raise TypeError("pass a list or dict of sequences, not a single string")
     if isinstance(sequences, dict):
-        return [(str(k), v.upper()) for k, v in sequences.items()]
-    items = []
-    for n, s in enumerate(sequences, 1):
-        if isinstance(s, str):
-            items.append((f"seq{n}", s.upper()))
-        else:
-            items.append((s.id, s.sequence))
-    return items
+        pairs = [(str(k), v, str(k)) for k, v in sequences.items()]
+    else:
+        try:
+            listed = list(sequences)
+        except TypeError:
+            raise TypeError(f"sequences must be a list, a dict id -> sequence or records, not {type(sequences).__name__}") from None
+        pairs = []
+        for n, s in enumerate(listed, 1):
+            if isinstance(s, str) or not (hasattr(s, "id") and hasattr(s, "sequence")):
+                pairs.append((f"seq{n}", s, f"seq{n}"))
+            else:
+                pairs.append((str(s.id), s.sequence, getattr(s, "description", "") or str(s.id)))
+    for rid, seq, _ in pairs:
+        if not isinstance(seq, str):
+            raise TypeError(f"protein {rid!r}: a sequence must be a string, not {type(seq).__name__}")
+    return [(rid, seq.upper(), desc) for rid, seq, desc in pairs]

@@ -1,71 +1,231 @@
-"""`predict_fasta`: a FASTA file of any size -> prediction files, in chunks, resumable.
+"""`predict_fasta`: a FASTA file of any size -> prediction files, chunk by chunk, without ever losing work.
 
-The loop the CLI, the benchmark and the web service share: records are read strictly and streamed, each
-chunk of `chunk_size` proteins is predicted and appended to the output files and flushed, so a crash or a
-bad record loses nothing already written; `resume` keeps the finished proteins of an earlier run and
-does the rest.
+The loop the CLI, the benchmark and the web service share. The guarantees, and how:
+- Nothing already in the output folder is touched until the run is complete. A run writes into a staging
+  folder inside it (`.dbmtl-predict/`); at the end its files replace the old ones.
+- Each chunk of `chunk_size` proteins reaches all three files together: the files are fsynced, then a
+  journal (`journal.json`, replaced atomically) records how many proteins are done, the files' sizes,
+  and a digest chained over the finished proteins' ids and sequences. A kill or a full disk at any byte
+  leaves the journal of the last complete chunk; `resume` cuts the files back to it and continues.
+- `resume` checks that the input and the options are the ones of the run it continues: the options are
+  stored in the journal, and the first proteins of the input must chain to the journal's digest (so a
+  later bad record may be fixed, but a changed protein is refused). This works for pipes too.
 """
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field
+import hashlib
+import itertools
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
-from ..readers.fasta import FastaFormatError, SkipReport, read_fasta
+from ..readers.fasta import SkipReport, read_fasta
 from ..tasks import OUTPUT_TASKS
 from .predictor import Predictor
-from .writers import PredictionWriter, finished_ids
+from .writers import JSONL_FILE, PROTEIN_FILE, RESIDUE_FILE, PredictionWriter
+
+STAGING = ".dbmtl-predict"
+JOURNAL = "journal.json"
+RECORD = ".dbmtl-predict.json"  # kept beside the published files: what run made them
+OUTPUT_FILES = (RESIDUE_FILE, PROTEIN_FILE, JSONL_FILE)
+FORMAT = "dbmtl-predict-journal/1"
+
+
+class ResumeError(ValueError):
+    """--resume cannot continue: no interrupted run, or one made from another input or other options."""
 
 
 @dataclass
 class PredictionRun:
-    """What a predict_fasta call did: proteins written now, proteins kept from an earlier run, records
-    skipped (with skip_invalid)."""
+    """What a predict_fasta call did: proteins predicted now, proteins kept from an interrupted run,
+    records skipped (with skip_invalid), and whether the outputs were published."""
 
     written: int = 0
     resumed: int = 0
     skipped: SkipReport = field(default_factory=SkipReport)
+    complete: bool = False
+
+
+@dataclass
+class Journal:
+    options: dict
+    proteins: int = 0
+    chain: str = ""
+    sizes: dict = field(default_factory=dict)
+    state: str = "running"  # "running", then "publishing" once every protein is written
+    format: str = FORMAT
+
+    @classmethod
+    def load(cls, path: Path) -> "Journal":
+        try:
+            data = json.loads(path.read_text())
+            if data.get("format") != FORMAT:
+                raise ValueError(f"unknown format {data.get('format')!r}")
+            return cls(**data)
+        except (ValueError, TypeError) as exc:
+            raise ResumeError(f"{path} is damaged ({exc}); start the run again without --resume") from None
+
+    def save(self, path: Path) -> None:
+        write_atomic(path, json.dumps(asdict(self), indent=1))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a small file so that a reader sees the old or the new content, never a mix."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def chain(digest: str, record) -> str:
+    """The journal's digest after one more finished protein."""
+    return hashlib.sha256(f"{digest}\n{record.id}\n{record.sequence}".encode()).hexdigest()
 
 
 def check_tasks(tasks: Sequence[str]) -> tuple[str, ...]:
     unknown = set(tasks) - set(OUTPUT_TASKS)
     if unknown:
         raise ValueError(f"unknown tasks {sorted(unknown)}; choose from {','.join(OUTPUT_TASKS)}")
-    return tuple(tasks)
+    if not tasks:
+        raise ValueError(f"no tasks chosen; choose from {','.join(OUTPUT_TASKS)}")
+    return tuple(t for t in OUTPUT_TASKS if t in tasks)
+
+
+def prepare_output(out_dir: str | Path) -> Path:
+    """The output folder, created if needed; a clear error when it cannot hold the run."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output folder {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise PermissionError(f"output folder {out} is not writable")
+    return out
 
 
 def predict_fasta(predictor: Predictor, fasta: str | Path, out_dir: str | Path,
                   tasks: Sequence[str] = OUTPUT_TASKS, chunk_size: int = 256, resume: bool = False,
-                  skip_invalid: bool = False, on_chunk: Callable[[int], None] | None = None) -> PredictionRun:
-    """Predict every protein of `fasta` into `out_dir` (residues.tsv, proteins.tsv, predictions.jsonl).
-    `on_chunk(n)` is called after each chunk of n proteins is on disk (progress bars). A bad record stops
-    the run with FastaFormatError after writing every protein read before it."""
+                  skip_invalid: bool = False, on_chunk: Callable[[int], None] | None = None,
+                  log: Callable[[str], None] = lambda message: None) -> PredictionRun:
+    """Predict every protein of `fasta` (a path, or '-' for standard input) into `out_dir`
+    (residues.tsv, proteins.tsv, predictions.jsonl). `on_chunk(n)` is called after each chunk of n
+    proteins is durable (progress bars). A bad record stops the run with FastaFormatError; the proteins
+    before it stay in the staging folder and `resume` continues once the record is fixed."""
     tasks = check_tasks(tasks)
+    if chunk_size < 1:
+        raise ValueError(f"chunk size must be at least 1, not {chunk_size}")
+    out = prepare_output(out_dir)
+    staging = out / STAGING
+    options = {"model": predictor.meta.get("fingerprint", ""), "tasks": list(tasks),
+               "dtype": str(predictor.dtype).removeprefix("torch."), "int8": predictor.int8}
     run = PredictionRun()
-    done_before = finished_ids(out_dir) if resume else set()
-    run.resumed = len(done_before)
-    chunk: list = []
-    with PredictionWriter(out_dir, tasks, append=bool(done_before)) as writer:
-        def flush():
+    records = read_fasta(fasta, skip_invalid=skip_invalid, report=run.skipped)
+    first = next(records, None)  # an unreadable input or a bad first record stops here, nothing touched
+    if first is None:
+        raise ValueError(f"{fasta}: no proteins to predict" + (f" ({run.skipped.summary()})" if run.skipped.total else ""))
+    records = itertools.chain([first], records)
+    if resume:
+        journal = _resumable(out, staging, options)
+        if journal is None:  # the last run finished with these options; nothing to do
+            run.resumed = Journal.load(out / RECORD).proteins
+            run.complete = True
+            return run
+        if journal.state == "publishing":
+            _publish(out, staging, journal)
+            run.resumed, run.complete = journal.proteins, True
+            return run
+        _skip_finished(records, journal, fasta)
+        run.resumed = journal.proteins
+    else:
+        if (staging / JOURNAL).exists():
+            log(f"discarding the interrupted run in {staging} (rerun with --resume to continue one)")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        journal = Journal(options)
+    with PredictionWriter(staging, tasks, sizes=journal.sizes or None) as writer:
+        journal.sizes = writer.commit()
+        journal.save(staging / JOURNAL)
+        for chunk in _chunks(records, chunk_size):
             writer.write(predictor.predict(chunk, tasks=tasks))
+            journal.sizes = writer.commit()
+            for record in chunk:
+                journal.chain = chain(journal.chain, record)
+            journal.proteins += len(chunk)
+            journal.save(staging / JOURNAL)
+            run.written += len(chunk)
             if on_chunk is not None:
                 on_chunk(len(chunk))
-            chunk.clear()
-
-        try:
-            for record in read_fasta(fasta, skip_invalid=skip_invalid, report=run.skipped):
-                if record.id in done_before:
-                    continue
-                chunk.append(record)
-                if len(chunk) >= chunk_size:
-                    flush()
-        except FastaFormatError:
-            if chunk:
-                flush()  # keep every protein read before the bad record
-            print(f"dbmtl predict: {writer.count} proteins written to {Path(out_dir)} before the error", file=sys.stderr)
-            raise
-        if chunk:
-            flush()
-        run.written = writer.count
+    journal.state = "publishing"
+    journal.save(staging / JOURNAL)
+    _publish(out, staging, journal)
+    run.complete = True
     return run
+
+
+def _chunks(records: Iterable, size: int):
+    chunk: list = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _resumable(out: Path, staging: Path, options: dict) -> Journal | None:
+    """The interrupted run's journal, checked against this run's options (None: a finished run with
+    the same options, nothing to resume)."""
+    if not (staging / JOURNAL).exists():
+        if (out / RECORD).exists() and Journal.load(out / RECORD).options == options:
+            return None
+        raise ResumeError(f"nothing to resume in {out}: no interrupted run (start without --resume)")
+    journal = Journal.load(staging / JOURNAL)
+    if journal.options != options:
+        changed = sorted(k for k in options if journal.options.get(k) != options[k])
+        raise ResumeError(f"the interrupted run in {out} used other options ({', '.join(changed)}: "
+                          f"{', '.join(f'{k}={journal.options.get(k)!r}' for k in changed)}); "
+                          "resume with the same ones, or start again without --resume")
+    return journal
+
+
+def _skip_finished(records, journal: Journal, fasta) -> None:
+    """Consume the input's first proteins, checking they are the ones the journal finished."""
+    digest = ""
+    for n in range(journal.proteins):
+        record = next(records, None)
+        if record is None:
+            raise ResumeError(f"{fasta} has only {n} proteins, but the interrupted run had finished "
+                              f"{journal.proteins}: the input changed; start again without --resume")
+        digest = chain(digest, record)
+    if digest != journal.chain:
+        raise ResumeError(f"the first {journal.proteins} proteins of {fasta} are not the ones the interrupted "
+                          "run predicted: the input changed; start again without --resume")
+
+
+def _publish(out: Path, staging: Path, journal: Journal) -> None:
+    """Move the finished files over the old ones (any of ours this run did not make is removed), then
+    record the run and drop the staging folder. Safe to repeat after a crash half-way."""
+    made = [name for name in OUTPUT_FILES if name in journal.sizes]
+    for name in made:
+        if (staging / name).exists():
+            (staging / name).replace(out / name)
+    for name in set(OUTPUT_FILES) - set(made):
+        (out / name).unlink(missing_ok=True)
+    _fsync_dir(out)
+    journal.state = "complete"
+    journal.save(out / RECORD)
+    shutil.rmtree(staging, ignore_errors=True)

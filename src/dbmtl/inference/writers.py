@@ -1,7 +1,8 @@
-"""Predictions -> files: per-residue TSV, per-protein TSV and JSON lines, written as they come."""
+"""Predictions -> files: per-residue TSV, per-protein TSV and JSON lines, appended chunk by chunk."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,38 +15,6 @@ RESIDUE_FILE, PROTEIN_FILE, JSONL_FILE = "residues.tsv", "proteins.tsv", "predic
 
 def _prob_columns(task_name: str, prefix: str) -> list[str]:
     return [f"p_{prefix}_{label}" for label in TASKS[task_name].labels]
-
-
-def finished_ids(out_dir: str | Path) -> set[str]:
-    """Proteins completely written by an earlier run, made consistent across the three files.
-
-    Per protein the writer appends residue rows, then the protein row, then the JSON line, so a protein
-    is finished once its JSON line is complete. Rows of an unfinished protein (a crash mid-write) are
-    dropped from the TSV files, and a torn last JSON line is cut, so the resumed run appends cleanly.
-    """
-    out = Path(out_dir)
-    jsonl = out / JSONL_FILE
-    if not jsonl.exists():
-        return set()
-    done, kept = set(), []
-    for line in jsonl.read_text().splitlines(keepends=True):
-        if not line.endswith("\n"):
-            break  # torn write
-        done.add(json.loads(line)["id"])
-        kept.append(line)
-    jsonl.write_text("".join(kept))
-    for name in (RESIDUE_FILE, PROTEIN_FILE):
-        path = out / name
-        if not path.exists():
-            continue
-        tmp = path.with_suffix(".tmp")
-        with open(path) as src, open(tmp, "w") as dst:
-            dst.write(src.readline())  # header
-            for line in src:
-                if line.endswith("\n") and line.split("\t", 1)[0] in done:
-                    dst.write(line)
-        tmp.replace(path)
-    return done
 
 
 def _rounded(probs) -> np.ndarray:
@@ -76,62 +45,66 @@ def residue_rows(p: ProteinPrediction, tasks: list[str]) -> str:
 
 
 class PredictionWriter:
-    """Appends each batch of predictions to the three output files and flushes, so an interrupted or
-    failed run keeps everything finished before it. append=True continues files of an earlier run."""
+    """Appends predictions to the three output files of one folder. Nothing is durable until `commit()`,
+    which flushes and fsyncs every file and returns their sizes: the journal of a run records those, so
+    a crash or a kill at any byte can be cut back to the last committed chunk (`truncate_to`)."""
 
-    def __init__(self, out_dir: str | Path, tasks: tuple[str, ...], append: bool = False):
-        self.out = Path(out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.append = append
+    def __init__(self, directory: str | Path, tasks: tuple[str, ...], sizes: dict[str, int] | None = None):
+        self.dir = Path(directory)
         self.residue_tasks = [t for t in RESIDUE_TASKS if t in tasks]
         self.protein_tasks = [t for t in PROTEIN_TASKS if t in tasks]
-        self.files = []
-        self.residues = self.proteins = None
+        headers = {PROTEIN_FILE: ["id", "description", "length"] + [TASKS[t].field for t in self.protein_tasks]
+                   + sum((_prob_columns(t, TASKS[t].field) for t in self.protein_tasks), []),
+                   JSONL_FILE: None}
         if self.residue_tasks:
-            self.residues = self._open(RESIDUE_FILE, ["id", "position", "residue"] + self.residue_tasks
-                                       + sum((_prob_columns(t, t) for t in self.residue_tasks), []))
-        fields = [TASKS[t].field for t in self.protein_tasks]
-        self.proteins = self._open(PROTEIN_FILE, ["id", "length"] + fields
-                                   + sum((_prob_columns(t, TASKS[t].field) for t in self.protein_tasks), []))
-        self.jsonl = open(self.out / JSONL_FILE, "a" if self.append else "w")
-        self.files.append(self.jsonl)
-        self.count = 0
+            headers[RESIDUE_FILE] = (["id", "position", "residue"] + self.residue_tasks
+                                     + sum((_prob_columns(t, t) for t in self.residue_tasks), []))
+        self.files = {}
+        for name, header in headers.items():
+            path = self.dir / name
+            if sizes is None:  # a new run: fresh files with their header
+                fh = open(path, "w", encoding="utf-8", newline="\n")
+                if header:
+                    fh.write("\t".join(header) + "\n")
+            else:  # continuing a run: cut back to the last committed chunk
+                truncate_to(path, sizes[name])
+                fh = open(path, "a", encoding="utf-8", newline="\n")
+            self.files[name] = fh
 
-    def _open(self, name: str, header: list[str]):
-        line = "\t".join(header) + "\n"
-        path = self.out / name
-        if self.append and path.exists():
-            with open(path) as fh:
-                if fh.readline() != line:
-                    raise ValueError(f"{path} was written with other columns (other --tasks?); cannot resume into it")
-            fh = open(path, "a")
-        else:
-            fh = open(path, "w")
-            fh.write(line)
-        self.files.append(fh)
-        return fh
+    @property
+    def names(self) -> list[str]:
+        return list(self.files)
+
+    def append(self, name: str, text: str) -> None:
+        self.files[name].write(text)
 
     def write(self, predictions: list[ProteinPrediction]) -> None:
         for p in predictions:
-            if self.residues is not None:
-                self.residues.write(residue_rows(p, self.residue_tasks))
-            cells = [p.id, str(len(p.sequence))] + [p.labels[t] for t in self.protein_tasks]
+            if RESIDUE_FILE in self.files:
+                self.append(RESIDUE_FILE, residue_rows(p, self.residue_tasks))
+            cells = [p.id, _one_line(p.description), str(len(p.sequence))] + [p.labels[t] for t in self.protein_tasks]
             cells += [f"{v:.4f}" for t in self.protein_tasks for v in p.probabilities[t]]
-            self.proteins.write("\t".join(cells) + "\n")
-            record = {"id": p.id, "length": len(p.sequence), "sequence": p.sequence}
+            self.append(PROTEIN_FILE, "\t".join(cells) + "\n")
+            record = {"id": p.id, "description": p.description, "length": len(p.sequence), "sequence": p.sequence}
             for t in self.residue_tasks:
                 record[t] = p.labels[t]
                 record[f"{t}_probabilities"] = _rounded(p.probabilities[t]).tolist()
             for t in self.protein_tasks:
                 record[TASKS[t].field] = p.labels[t]
                 record[f"{t}_probabilities"] = dict(zip(TASKS[t].labels, _rounded(p.probabilities[t]).tolist()))
-            self.jsonl.write(json.dumps(record) + "\n")
-            self.count += 1
-        for fh in self.files:
+            self.append(JSONL_FILE, json.dumps(record) + "\n")
+
+    def commit(self) -> dict[str, int]:
+        """Make everything written so far durable; the files' sizes, for the journal."""
+        sizes = {}
+        for name, fh in self.files.items():
             fh.flush()
+            os.fsync(fh.fileno())
+            sizes[name] = fh.tell()
+        return sizes
 
     def close(self) -> None:
-        for fh in self.files:
+        for fh in self.files.values():
             fh.close()
 
     def __enter__(self):
@@ -139,3 +112,17 @@ class PredictionWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def truncate_to(path: Path, size: int) -> None:
+    """Cut a file back to `size` bytes (what a torn, uncommitted write added goes)."""
+    if path.stat().st_size < size:
+        raise ValueError(f"{path} is shorter ({path.stat().st_size} bytes) than its journal says ({size}); "
+                         "it was changed outside dbmtl: start the run again without --resume")
+    with open(path, "r+b") as fh:
+        fh.truncate(size)
+
+
+def _one_line(text: str) -> str:
+    """A FASTA description as one TSV cell: tabs and line breaks become spaces."""
+    return " ".join(text.split())

@@ -7,10 +7,12 @@ A checkpoint is a directory:
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from ..tokens import Alphabet
@@ -36,16 +38,64 @@ def save_checkpoint(path: str | Path, model: Transformer, alphabet: Alphabet, ex
     return path
 
 
+class CheckpointError(ValueError):
+    """A model folder that cannot be used: missing or damaged files, or weights that do not fit."""
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[Transformer, Alphabet, dict]:
+    """Load a model folder, checking every file before use: the config (keys, types, sizes), the
+    vocabulary, the safetensors header (names, shapes, dtypes against the config) and finite weights.
+    Never unpickles. `meta["fingerprint"]` identifies the weights (resume checks it)."""
     path = Path(path)
-    if not (path / "model.safetensors").exists():
-        raise FileNotFoundError(f"no model.safetensors in {path}")
-    meta = json.loads((path / "config.json").read_text())
-    alphabet = Alphabet.load(path / "vocab.json")
+    if not path.is_dir():
+        raise CheckpointError(f"model folder {path} not found" if not path.exists() else f"{path} is not a model folder")
+    for name in ("model.safetensors", "config.json", "vocab.json"):
+        if not (path / name).is_file():
+            raise CheckpointError(f"{path}: no {name} (a model folder holds model.safetensors, config.json, vocab.json)")
+    meta = _read_json(path / "config.json")
+    if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict):
+        raise CheckpointError(f"{path / 'config.json'}: no 'model' section")
+    try:
+        cfg = ModelConfig.from_dict(meta["model"])
+        tokens = _read_json(path / "vocab.json")
+        alphabet = Alphabet(list(tokens["tokens"]))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     Alphabet().check_compatible(alphabet, where=str(path))
-    model = Transformer(ModelConfig.from_dict(meta["model"]))
-    state = {k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if set(missing) - {TIED} or unexpected:
-        raise ValueError(f"{path}: weights do not match the config (missing {missing}, unexpected {unexpected})")
+    with torch.device("meta"):  # shapes only: nothing is allocated before the file is checked
+        expected = {k: tuple(v.shape) for k, v in Transformer(cfg).state_dict().items() if k != TIED}
+    weights = path / "model.safetensors"
+    try:
+        with safe_open(str(weights), framework="pt") as fh:
+            shapes = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    except Exception as exc:  # safetensors raises its own error types for every kind of damage
+        raise CheckpointError(f"{weights}: not a readable safetensors file ({exc})") from None
+    if shapes != expected:
+        wrong = sorted(set(shapes) ^ set(expected)) or sorted(k for k in shapes if shapes[k] != expected[k])
+        raise CheckpointError(f"{weights}: weights do not match config.json (first differences: {wrong[:3]})")
+    try:
+        state = {k: v.float() for k, v in load_file(str(weights)).items()}
+    except Exception as exc:
+        raise CheckpointError(f"{weights}: damaged ({exc})") from None
+    bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{weights}: weights contain NaN or inf ({', '.join(bad[:3])})")
+    model = Transformer(cfg)
+    model.load_state_dict(state, strict=False)
+    meta["fingerprint"] = _fingerprint(weights)
     return model.to(device).eval(), alphabet, meta
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
