@@ -64,7 +64,8 @@ def test_bad_record_is_named_and_earlier_proteins_are_kept(tmp_path, tiny_model,
     assert "2 proteins finished are kept" in err and "--resume" in err
     assert not (out / "proteins.tsv").exists()  # a failed run publishes nothing
     fasta.write_text(">ok1\nMKTAYIAKQR\n>ok2\nMSTNPKPQRK\n>broken desc\nMKTAYI\n>ok3\nMKV\n")  # fixed
-    assert main(["predict", str(fasta), "-o", str(out), "--model", str(tiny_model), "--resume", "--quiet"]) == 0
+    assert main(["predict", str(fasta), "-o", str(out), "--model", str(tiny_model), "--resume", "--quiet",
+                 "--chunk-size", "1"]) == 0
     assert "resumed; 2 proteins were already done" in capsys.readouterr().err
     assert [p["id"] for p in read_tsv(out / "proteins.tsv")] == ["ok1", "ok2", "broken", "ok3"]
 

@@ -66,25 +66,30 @@ def cmd_predict(args) -> int:
     from tqdm import tqdm
 
     from .inference import predict_fasta
-    from .inference.stream import JOURNAL, STAGING, Journal, check_tasks
+    from .inference.stream import JOURNAL, STAGING, Journal, Shard, check_tasks
     from .tasks import OUTPUT_TASKS
 
     tasks = check_tasks(args.tasks.split(",") if args.tasks else OUTPUT_TASKS)
+    shard = Shard.join()  # under torchrun: this process's share of the input
     predictor = _predictor(args)
-    bar = tqdm(unit=" proteins", disable=args.quiet, desc="predict")
+    bar = tqdm(unit=" proteins", disable=args.quiet or shard.rank > 0, desc="predict")
     staging = Path(args.out) / STAGING
+    journal = staging / (JOURNAL if shard.world == 1 else f"rank{shard.rank}/{JOURNAL}")
     try:
         run = predict_fasta(predictor, args.fasta, args.out, tasks=tasks, chunk_size=args.chunk_size,
                             resume=args.resume, skip_invalid=args.skip_invalid, on_chunk=bar.update,
-                            log=lambda message: print(f"dbmtl predict: {message}", file=sys.stderr))
+                            log=lambda message: print(f"dbmtl predict: {message}", file=sys.stderr), shard=shard)
+        shard.leave()
     except BaseException:
         bar.close()
-        kept = Journal.load(staging / JOURNAL).proteins if (staging / JOURNAL).exists() else 0
+        kept = Journal.load(journal).proteins if journal.exists() else 0
         if kept:
             print(f"dbmtl predict: {kept} proteins finished are kept in {staging}; {Path(args.out)}/ is "
                   "unchanged. Rerun with --resume to continue.", file=sys.stderr)
         raise
     bar.close()
+    if shard.rank > 0:
+        return 0
     if run.resumed:
         print(f"dbmtl predict: resumed; {run.resumed} proteins were already done", file=sys.stderr)
     if run.skipped.total:

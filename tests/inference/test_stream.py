@@ -51,7 +51,7 @@ def test_resume_skips_finished_proteins_and_a_bad_record_keeps_the_ones_before(t
     assert not (out / JSONL_FILE).exists()
     assert len((out / STAGING / JSONL_FILE).read_text().splitlines()) == n
     bad.write_text(good + ">extra\nMKVLA\n")
-    run = predict_fasta(predictor, bad, out, resume=True)
+    run = predict_fasta(predictor, bad, out, resume=True, chunk_size=2)
     assert (run.resumed, run.written, run.complete) == (n, 1, True)
     ids = [json.loads(line)["id"] for line in (out / JSONL_FILE).read_text().splitlines()]
     assert ids[-1] == "extra" and len(ids) == len(set(ids)) == n + 1

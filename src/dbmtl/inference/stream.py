@@ -55,7 +55,9 @@ class Journal:
     proteins: int = 0
     chain: str = ""
     sizes: dict = field(default_factory=dict)
-    state: str = "running"  # "running", then "publishing" once every protein is written
+    chunks: int = 0
+    ends: list = field(default_factory=list)  # sharded runs: the files' sizes after the header and each chunk
+    state: str = "running"  # "running", "written" (every chunk done), "publishing", "complete"
     format: str = FORMAT
 
     @classmethod
@@ -116,21 +118,60 @@ def prepare_output(out_dir: str | Path) -> Path:
     return out
 
 
+@dataclass(frozen=True)
+class Shard:
+    """This process's share of a prediction run under torchrun: chunk k of the input goes to rank
+    k % world; rank 0 merges the ranks' files, in input order, into the same output one process writes."""
+
+    rank: int = 0
+    world: int = 1
+
+    @classmethod
+    def join(cls) -> "Shard":
+        """The torchrun process group when there is one (gloo: only barriers travel), else one process."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world == 1:
+            return cls()
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("gloo")
+        return cls(dist.get_rank(), world)
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def leave(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+            dist.destroy_process_group()
+
+
 def predict_fasta(predictor: Predictor, fasta: str | Path, out_dir: str | Path,
                   tasks: Sequence[str] = OUTPUT_TASKS, chunk_size: int = 256, resume: bool = False,
                   skip_invalid: bool = False, on_chunk: Callable[[int], None] | None = None,
-                  log: Callable[[str], None] = lambda message: None) -> PredictionRun:
+                  log: Callable[[str], None] = lambda message: None, shard: Shard = Shard()) -> PredictionRun:
     """Predict every protein of `fasta` (a path, or '-' for standard input) into `out_dir`
     (residues.tsv, proteins.tsv, predictions.jsonl). `on_chunk(n)` is called after each chunk of n
     proteins is durable (progress bars). A bad record stops the run with FastaFormatError; the proteins
-    before it stay in the staging folder and `resume` continues once the record is fixed."""
+    before it stay in the staging folder and `resume` continues once the record is fixed. Under torchrun
+    (`shard`), every process reads the input and predicts its chunks; the merged files equal one process's."""
     tasks = check_tasks(tasks)
     if chunk_size < 1:
         raise ValueError(f"chunk size must be at least 1, not {chunk_size}")
+    if shard.world > 1 and str(fasta) == "-":
+        raise ValueError("standard input cannot be split over processes: give a file")
     out = prepare_output(out_dir)
     staging = out / STAGING
+    work = staging if shard.world == 1 else staging / f"rank{shard.rank}"
     options = {"model": predictor.meta.get("fingerprint", ""), "tasks": list(tasks),
-               "dtype": str(predictor.dtype).removeprefix("torch."), "int8": predictor.int8}
+               "dtype": str(predictor.dtype).removeprefix("torch."), "int8": predictor.int8,
+               "chunk_size": chunk_size, "processes": shard.world}
     run = PredictionRun()
     records = read_fasta(fasta, skip_invalid=skip_invalid, report=run.skipped)
     first = next(records, None)  # an unreadable input or a bad first record stops here, nothing touched
@@ -138,41 +179,84 @@ def predict_fasta(predictor: Predictor, fasta: str | Path, out_dir: str | Path,
         raise ValueError(f"{fasta}: no proteins to predict" + (f" ({run.skipped.summary()})" if run.skipped.total else ""))
     records = itertools.chain([first], records)
     if resume:
-        journal = _resumable(out, staging, options)
+        if (staging / JOURNAL).exists() and Journal.load(staging / JOURNAL).state == "publishing":
+            shard.barrier()
+            journal = Journal.load(staging / JOURNAL)
+            if shard.rank == 0:
+                _publish(out, staging, journal)
+            run.resumed, run.complete = journal.proteins, True
+            shard.barrier()
+            return run
+        journal = _resumable(out, work, options)
         if journal is None:  # the last run finished with these options; nothing to do
             run.resumed = Journal.load(out / RECORD).proteins
             run.complete = True
             return run
-        if journal.state == "publishing":
-            _publish(out, staging, journal)
-            run.resumed, run.complete = journal.proteins, True
-            return run
-        _skip_finished(records, journal, fasta)
         run.resumed = journal.proteins
     else:
-        if (staging / JOURNAL).exists():
-            log(f"discarding the interrupted run in {staging} (rerun with --resume to continue one)")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
+        if shard.rank == 0:
+            if (staging / JOURNAL).exists() or (staging / "rank0" / JOURNAL).exists():
+                log(f"discarding the interrupted run in {staging} (rerun with --resume to continue one)")
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+        shard.barrier()
+        work.mkdir(exist_ok=True)
         journal = Journal(options)
-    with PredictionWriter(staging, tasks, sizes=journal.sizes or None) as writer:
-        journal.sizes = writer.commit()
-        journal.save(staging / JOURNAL)
-        for chunk in _chunks(records, chunk_size):
+    with PredictionWriter(work, tasks, sizes=journal.sizes or None) as writer:  # cut back to the journal
+        if not journal.sizes:
+            journal.sizes = writer.commit()
+            journal.ends = [journal.sizes] if shard.world > 1 else []
+            journal.save(work / JOURNAL)
+        own = (chunk for k, chunk in enumerate(_chunks(records, chunk_size)) if k % shard.world == shard.rank)
+        _skip_finished(own, journal, fasta)
+        for chunk in own:
             writer.write(predictor.predict(chunk, tasks=tasks))
             journal.sizes = writer.commit()
+            journal.chunks += 1
+            if shard.world > 1:
+                journal.ends.append(journal.sizes)
             for record in chunk:
                 journal.chain = chain(journal.chain, record)
             journal.proteins += len(chunk)
-            journal.save(staging / JOURNAL)
+            journal.save(work / JOURNAL)
             run.written += len(chunk)
             if on_chunk is not None:
                 on_chunk(len(chunk))
-    journal.state = "publishing"
-    journal.save(staging / JOURNAL)
-    _publish(out, staging, journal)
+    journal.state = "written"
+    journal.save(work / JOURNAL)
+    shard.barrier()
+    if shard.rank == 0:
+        if shard.world > 1:
+            journal = _merge(staging, shard.world, options)
+            run.written = journal.proteins - run.resumed  # rank 0 reports the whole run
+        journal.state = "publishing"
+        journal.save(staging / JOURNAL)
+        _publish(out, staging, journal)
+    shard.barrier()
     run.complete = True
     return run
+
+
+def _merge(staging: Path, world: int, options: dict) -> Journal:
+    """Interleave the ranks' chunks back into input order: chunk k is chunk k // world of rank k % world."""
+    ranks = [Journal.load(staging / f"rank{r}" / JOURNAL) for r in range(world)]
+    merged = Journal(options, proteins=sum(j.proteins for j in ranks), sizes={})
+    chunks = sum(j.chunks for j in ranks)
+    for name in ranks[0].sizes:
+        sources = [open(staging / f"rank{r}" / name, "rb") for r in range(world)]
+        with open(staging / name, "wb") as dst:
+            dst.write(sources[0].read(ranks[0].ends[0][name]))  # the header, once
+            for k in range(chunks):
+                r, j = k % world, k // world
+                start, end = ranks[r].ends[j][name], ranks[r].ends[j + 1][name]
+                sources[r].seek(start)
+                dst.write(sources[r].read(end - start))
+            dst.flush()
+            os.fsync(dst.fileno())
+            merged.sizes[name] = dst.tell()
+        for fh in sources:
+            fh.close()
+    return merged
 
 
 def _chunks(records: Iterable, size: int):
@@ -202,15 +286,16 @@ def _resumable(out: Path, staging: Path, options: dict) -> Journal | None:
     return journal
 
 
-def _skip_finished(records, journal: Journal, fasta) -> None:
-    """Consume the input's first proteins, checking they are the ones the journal finished."""
+def _skip_finished(own_chunks, journal: Journal, fasta) -> None:
+    """Consume this process's first chunks, checking they hold the proteins the journal finished."""
     digest = ""
-    for n in range(journal.proteins):
-        record = next(records, None)
-        if record is None:
-            raise ResumeError(f"{fasta} has only {n} proteins, but the interrupted run had finished "
-                              f"{journal.proteins}: the input changed; start again without --resume")
-        digest = chain(digest, record)
+    for _ in range(journal.chunks):
+        chunk = next(own_chunks, None)
+        if chunk is None:
+            raise ResumeError(f"{fasta} is shorter than the interrupted run's input: the input changed; "
+                              "start again without --resume")
+        for record in chunk:
+            digest = chain(digest, record)
     if digest != journal.chain:
         raise ResumeError(f"the first {journal.proteins} proteins of {fasta} are not the ones the interrupted "
                           "run predicted: the input changed; start again without --resume")
