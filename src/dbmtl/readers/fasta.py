@@ -301,8 +301,11 @@ def read_fasta(
             if rec is not None:
                 yield rec
     except UnreadableInputError as exc:
-        where = f"in record {rid!r}, " if rid else ""
-        raise UnreadableInputError(f"{exc} [{where}records read before: {n_records}]") from None
+        if rid is None:
+            raise UnreadableInputError(f"{exc} (no header read yet)") from None
+        raise UnreadableInputError(
+            f"{exc} (last header read: {rid!r} at line {header_line}; {n_records} records before it)"
+        ) from None
     finally:
         if isinstance(source, (str, Path)):
             handle.close()

@@ -33,7 +33,7 @@ def read_netsurfp_csv(path: str | Path, split: str = "test") -> Iterator[Residue
     `disorder` is 1.0 (it has coordinates) and, where the column exists, `cb513_mask` is 1.0.
     """
     path = Path(path)
-    stem = path.stem.replace("_HHblits", "")
+    stem = Path(path.name.removesuffix(".gz")).stem.replace("_HHblits", "")
     with open_text(path) as fh:
         col, rows = csv_rows(fh, path, {"input", "dssp3"})
         for row_no, row in rows:
