@@ -3,7 +3,7 @@
 Why our own and not Biopython's: Biopython accepts any letter, silently, and has no notion of a record
 error that names the id and position. Here a bad file fails loudly, or (skip_invalid) bad records are
 skipped and counted, and the records already read are kept. Files of any size are streamed line by line;
-`.gz` is detected from the magic bytes.
+`.gz` is detected from the magic bytes; `-` is standard input (a file named `-` is `./-`).
 """
 from __future__ import annotations
 
