@@ -7,6 +7,7 @@ skipped and counted, and the records already read are kept. Files of any size ar
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import re
@@ -116,35 +117,7 @@ class TextSource:
             self._gzip = gzip.GzipFile(fileobj=self._binary, mode="rb")
         self._text = io.TextIOWrapper(self._gzip or self._binary, encoding="utf-8",
                                       errors="surrogateescape", newline=None)
-        self._lines = self._checked_lines()
-
-    def _checked_lines(self) -> Iterator[str]:
-        name = self.name
-        lineno = 0
-        try:
-            for line in self._text:
-                lineno += 1
-                if not line.isascii():  # O(1) for ASCII text, the usual case
-                    if lineno == 1 and line.startswith("\ufeff"):
-                        line = line[1:]
-                    bad = _UNDECODABLE.search(line)
-                    if bad:
-                        raise UnreadableInputError(
-                            f"{name} line {lineno}: not UTF-8 text"
-                            f" (byte 0x{ord(bad.group()) - 0xDC00:02x} at column {bad.start() + 1})"
-                        )
-                if "\x00" in line:
-                    raise UnreadableInputError(
-                        f"{name} line {lineno}: NUL byte at column {line.index(chr(0)) + 1}"
-                        " (a binary file, not text)"
-                    )
-                yield line
-        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            raise UnreadableInputError(
-                f"{name}: damaged gzip file after line {lineno} ({exc or type(exc).__name__})"
-            ) from None
-        except OSError as exc:
-            raise UnreadableInputError(f"{name}: read error after line {lineno}: {exc.strerror or exc}") from None
+        self._lines = _checked_lines(self._text, self.name)  # no reference back to self: no cycle to collect
 
     def __iter__(self) -> Iterator[str]:
         return self._lines
@@ -160,24 +133,54 @@ class TextSource:
         return self._binary is None
 
     def close(self) -> None:
-        """Close what was opened here; standard input stays open."""
+        """Close what was opened here; standard input stays open. Safe when the garbage collector has
+        already finalized the streams (a dropped reader collected at exit)."""
         if self._binary is None:
             return
-        if self._text is not None:
-            self._text.detach()  # a TextIOWrapper would close the stream under it, stdin included
-        if self._gzip is not None:
-            self._gzip.close()  # leaves the stream under it open
-        if self._ownership == "own":
-            self._binary.close()
-        elif self._ownership == "wrapped":
-            self._binary.detach()
-        self._binary = None
+        binary, self._binary = self._binary, None
+        steps = [
+            self._text and self._text.detach,  # a TextIOWrapper would close the stream under it, stdin too
+            self._gzip and self._gzip.close,  # leaves the stream under it open
+            {"own": binary.close, "wrapped": binary.detach}.get(self._ownership),
+        ]
+        for step in filter(None, steps):
+            with contextlib.suppress(ValueError):  # that stream was already closed
+                step()
 
     def __enter__(self) -> "TextSource":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _checked_lines(text: IO[str], name: str) -> Iterator[str]:
+    """TextSource's lines: undecodable bytes, NUL bytes and gzip damage become UnreadableInputError."""
+    lineno = 0
+    try:
+        for line in text:
+            lineno += 1
+            if not line.isascii():  # O(1) for ASCII text, the usual case
+                if lineno == 1 and line.startswith("\ufeff"):
+                    line = line[1:]
+                bad = _UNDECODABLE.search(line)
+                if bad:
+                    raise UnreadableInputError(
+                        f"{name} line {lineno}: not UTF-8 text"
+                        f" (byte 0x{ord(bad.group()) - 0xDC00:02x} at column {bad.start() + 1})"
+                    )
+            if "\x00" in line:
+                raise UnreadableInputError(
+                    f"{name} line {lineno}: NUL byte at column {line.index(chr(0)) + 1}"
+                    " (a binary file, not text)"
+                )
+            yield line
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise UnreadableInputError(
+            f"{name}: damaged gzip file after line {lineno} ({exc or type(exc).__name__})"
+        ) from None
+    except OSError as exc:
+        raise UnreadableInputError(f"{name}: read error after line {lineno}: {exc.strerror or exc}") from None
 
 
 def open_text(path: str | Path) -> TextSource:
