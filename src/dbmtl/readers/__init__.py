@@ -1,11 +1,13 @@
 """Readers: files in the field's formats -> typed, validated records."""
-from .fasta import FastaFormatError, SequenceRecord, SkipReport, read_fasta
+from .fasta import FastaFormatError, SequenceRecord, SkipReport, UnreadableInputError, check_readable, read_fasta
 from .records import ProteinRecord, ResidueRecord
 
 __all__ = [
     "FastaFormatError",
     "SequenceRecord",
     "SkipReport",
+    "UnreadableInputError",
+    "check_readable",
     "read_fasta",
     "ProteinRecord",
     "ResidueRecord",

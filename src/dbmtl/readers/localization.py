@@ -7,14 +7,15 @@ location loss or score), its membrane label is kept.
 """
 from __future__ import annotations
 
-import csv
+from itertools import zip_longest
 from pathlib import Path
 from typing import Iterator
 
 from ..tasks import LOCATIONS, MEMBRANE_LABELS
 from ..tokens import AMINO_ACIDS
-from .fasta import FastaFormatError, read_fasta
+from .fasta import FastaFormatError, open_text, read_fasta, source_name
 from .records import ProteinRecord
+from .table import csv_rows
 
 DUAL_LOCATIONS = {"Cytoplasm-Nucleus"}
 
@@ -39,8 +40,12 @@ def read_deeploc_fasta(path: str | Path, split: str | None = None, **fasta_kw) -
 
     split: force a split name; by default records whose header carries `test` are "test", the rest "train".
     """
+    name = source_name(path)
     for rec in read_fasta(path, **fasta_kw):
-        location, membrane, is_test = parse_deeploc_header(rec.id, rec.description)
+        try:
+            location, membrane, is_test = parse_deeploc_header(rec.id, rec.description)
+        except FastaFormatError as exc:
+            raise FastaFormatError(f"{name} line {rec.line}: {exc}") from None
         yield ProteinRecord(
             rec.id, rec.sequence, location, membrane,
             split or ("test" if is_test else "train"), source=Path(path).name,
@@ -49,8 +54,9 @@ def read_deeploc_fasta(path: str | Path, split: str | None = None, **fasta_kw) -
 
 def read_labeled_fasta_csv(fasta: str | Path, labels_csv: str | Path) -> Iterator[ProteinRecord]:
     """FASTA with bare ids plus a `Label,Class` CSV (id -> location); location only."""
-    with open(labels_csv, newline="") as fh:
-        labels = {row["Label"]: row["Class"] for row in csv.DictReader(fh)}
+    with open_text(labels_csv) as fh:
+        col, rows = csv_rows(fh, labels_csv, {"Label", "Class"})
+        labels = {row[col["Label"]]: row[col["Class"]] for _, row in rows}
     for rec in read_fasta(fasta):
         if rec.id not in labels:
             raise FastaFormatError(f"{fasta}: record {rec.id!r} has no label in {labels_csv}")
@@ -63,17 +69,22 @@ def read_labeled_fasta_csv(fasta: str | Path, labels_csv: str | Path) -> Iterato
 def read_sentences_labels(directory: str | Path, prefix: str) -> Iterator[ProteinRecord]:
     """One sequence per line in sentences.txt, one location per line in labels.txt (no ids, no M/S)."""
     directory = Path(directory)
-    with open(directory / "sentences.txt") as fs, open(directory / "labels.txt") as fl:
-        for n, (seq, loc) in enumerate(zip(fs, fl, strict=True), 1):
+    sentences, label_file = directory / "sentences.txt", directory / "labels.txt"
+    with open_text(sentences) as fs, open_text(label_file) as fl:
+        for n, (seq, loc) in enumerate(zip_longest(fs, fl), 1):
             rid = f"{prefix}_{n}"
+            if seq is None or loc is None:
+                raise FastaFormatError(
+                    f"{directory}: sentences.txt and labels.txt differ in length (line {n} is only in one)"
+                )
             seq, loc = seq.strip().upper(), loc.strip()
             bad = next((i for i, c in enumerate(seq) if c not in AMINO_ACIDS), None)
             if not seq:
-                raise FastaFormatError(f"{directory}: record {rid!r}: empty sequence")
+                raise FastaFormatError(f"{sentences} line {n}: record {rid!r}: empty sequence")
             if bad is not None:
                 raise FastaFormatError(
-                    f"{directory}: record {rid!r}: invalid character {seq[bad]!r} at position {bad + 1}"
+                    f"{sentences} line {n}: record {rid!r}: invalid character {seq[bad]!r} at position {bad + 1}"
                 )
             if loc not in LOCATIONS:
-                raise FastaFormatError(f"{directory}: record {rid!r}: unknown location {loc!r}")
+                raise FastaFormatError(f"{label_file} line {n}: record {rid!r}: unknown location {loc!r}")
             yield ProteinRecord(rid, seq, loc, None, "train", source=f"{directory.parent.name}/{directory.name}")

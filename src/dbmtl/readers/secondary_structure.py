@@ -5,7 +5,6 @@ coordinates are kept in the sequence (the model sees them) but never count in lo
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Iterator
 
@@ -15,12 +14,16 @@ from ..tasks import SS3_LABELS, SS8_LABELS, ss8_to_ss3
 from ..tokens import AMINO_ACIDS
 from .fasta import FastaFormatError, open_text, read_fasta
 from .records import ResidueRecord
+from .table import csv_rows
 
 
-def _check_letters(rid: str, what: str, text: str, allowed) -> None:
+def _check_letters(where: str, rid: str, what: str, text: str, allowed) -> None:
+    """`where` names the file and row, so the message says where to look."""
     bad = next((i for i, c in enumerate(text) if c not in allowed), None)
     if bad is not None:
-        raise FastaFormatError(f"record {rid!r}: invalid {what} letter {text[bad]!r} at position {bad + 1}")
+        raise FastaFormatError(
+            f"{where}: record {rid!r}: invalid {what} letter {text[bad]!r} at position {bad + 1}"
+        )
 
 
 def read_netsurfp_csv(path: str | Path, split: str = "test") -> Iterator[ResidueRecord]:
@@ -30,41 +33,38 @@ def read_netsurfp_csv(path: str | Path, split: str = "test") -> Iterator[Residue
     `disorder` is 1.0 (it has coordinates) and, where the column exists, `cb513_mask` is 1.0.
     """
     path = Path(path)
-    stem = path.stem.replace("_HHblits", "")
+    stem = Path(path.name.removesuffix(".gz")).stem.replace("_HHblits", "")
     with open_text(path) as fh:
-        reader = csv.reader(fh)
-        header = [h.strip() for h in next(reader)]
-        missing = {"input", "dssp3"} - set(header)
-        if missing:
-            raise FastaFormatError(f"{path}: missing columns {sorted(missing)} in header {header}")
-        col = {h: i for i, h in enumerate(header)}
-        for row_no, row in enumerate(reader, 1):
-            if not row:
-                continue
+        col, rows = csv_rows(fh, path, {"input", "dssp3"})
+        for row_no, row in rows:
             rid = f"{stem}_{row_no}"
-            if len(row) != len(header):
-                raise FastaFormatError(f"{path} row {row_no}: {len(row)} fields, header has {len(header)}")
+            where = f"{path} row {row_no}"
             fields = {h: row[i].split() for h, i in col.items()}
             seq = "".join(fields["input"])
-            _check_letters(rid, "amino-acid", seq, set(AMINO_ACIDS))
+            if not seq:
+                raise FastaFormatError(f"{where}: record {rid!r}: empty sequence")
+            _check_letters(where, rid, "amino-acid", seq, set(AMINO_ACIDS))
             ss3 = "".join(fields["dssp3"])
             ss8 = "".join(fields["dssp8"]) if "dssp8" in fields else None
             resolved = np.ones(len(seq), dtype=bool)
             for mask_col in ("disorder", "cb513_mask"):
                 if mask_col in fields:
-                    values = np.asarray([float(v) for v in fields[mask_col]])
+                    try:
+                        values = np.asarray(fields[mask_col], dtype=float)
+                    except ValueError:
+                        raise FastaFormatError(f"{where}: record {rid!r}: {mask_col} holds a non-number") from None
                     if len(values) != len(seq):
                         raise FastaFormatError(
-                            f"{path} row {row_no}: {mask_col} has {len(values)} entries for {len(seq)} residues"
+                            f"{where}: {mask_col} has {len(values)} entries for {len(seq)} residues"
                         )
                     resolved &= values == 1.0
-            _check_letters(rid, "SS3", ss3, set(SS3_LABELS))
+            _check_letters(where, rid, "SS3", ss3, set(SS3_LABELS))
             if ss8 is not None:
-                _check_letters(rid, "SS8", ss8, set(SS8_LABELS))
+                _check_letters(where, rid, "SS8", ss8, set(SS8_LABELS))
             try:
                 yield ResidueRecord(rid, seq, ss3, ss8, resolved, split, source=stem)
             except ValueError as exc:
-                raise FastaFormatError(f"{path} row {row_no}: {exc}") from None
+                raise FastaFormatError(f"{where}: {exc}") from None
 
 
 def read_flip(directory: str | Path) -> Iterator[ResidueRecord]:
@@ -106,18 +106,26 @@ def read_cullpdb_csv(path: str | Path, split: str = "train") -> Iterator[Residue
     path = Path(path)
     seen: set[str] = set()
     with open_text(path) as fh:
-        for row_no, row in enumerate(csv.DictReader(fh), 1):
-            rid = f"cullpdb_{row['id']}"
-            seq = row["input"].strip().upper()
-            ss8 = row["expected"].strip().replace("L", "C")
-            _check_letters(rid, "amino-acid", seq, set(AMINO_ACIDS))
-            _check_letters(rid, "SS8", ss8, set(SS8_LABELS))
-            if int(row["len"]) != len(seq):
-                raise FastaFormatError(f"{path} row {row_no}: len={row['len']} but sequence has {len(seq)}")
+        col, rows = csv_rows(fh, path, {"id", "len", "input", "expected"})
+        for row_no, row in rows:
+            where = f"{path} row {row_no}"
+            rid = f"cullpdb_{row[col['id']]}"
+            seq = row[col["input"]].strip().upper()
+            ss8 = row[col["expected"]].strip().replace("L", "C")
+            if not seq:
+                raise FastaFormatError(f"{where}: record {rid!r}: empty sequence")
+            _check_letters(where, rid, "amino-acid", seq, set(AMINO_ACIDS))
+            _check_letters(where, rid, "SS8", ss8, set(SS8_LABELS))
+            try:
+                length = int(row[col["len"]])
+            except ValueError:
+                raise FastaFormatError(f"{where}: record {rid!r}: len {row[col['len']]!r} is not a number") from None
+            if length != len(seq):
+                raise FastaFormatError(f"{where}: len={length} but sequence has {len(seq)}")
             if seq in seen:
                 continue
             seen.add(seq)
             try:
                 yield ResidueRecord(rid, seq, ss8_to_ss3(ss8), ss8, np.ones(len(seq), bool), split, "cullpdb")
             except ValueError as exc:
-                raise FastaFormatError(f"{path} row {row_no}: {exc}") from None
+                raise FastaFormatError(f"{where}: {exc}") from None
