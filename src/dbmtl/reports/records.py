@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 from urllib.parse import quote
 
 import numpy as np
@@ -111,9 +111,3 @@ def safe_name(protein_id: str) -> str:
     name = quote(protein_id, safe="-_.+=,;:@|[]()")
     return "%2E" + name[1:] if name.startswith(".") else name
 
-
-def iter_residue_rows(record: dict, task: str) -> Iterator[tuple[int, str, str, list[float]]]:
-    """(1-based position, residue, label, probabilities) along a record's per-residue task."""
-    for k, (res, lab, probs) in enumerate(zip(record["sequence"], record[TASKS[task].field],
-                                              record[f"{task}_probabilities"]), 1):
-        yield k, res, lab, probs
