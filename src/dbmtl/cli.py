@@ -130,7 +130,10 @@ def _predictor_options(args) -> dict:
 def cmd_serve(args) -> int:
     import torch
 
-    from .service.app import serve
+    try:
+        from .service.app import serve
+    except ImportError as exc:
+        raise ValueError(f"dbmtl serve needs the serve extra: pip install 'dbmtl[serve]' ({exc})") from None
     from .service.inputs import Limits
 
     if args.threads:
@@ -143,25 +146,19 @@ def cmd_serve(args) -> int:
 
 def cmd_embed(args) -> int:
     import torch
-    from tqdm import tqdm
 
-    from .embeddings import embed_to_h5
+    from .embeddings import embed_fasta
     from .inference import Predictor
-    from .readers.fasta import SkipReport, read_fasta
 
     if args.threads:
         torch.set_num_threads(args.threads)
     both = not args.per_residue and not args.per_protein  # neither flag: both kinds
     predictor = Predictor.from_pretrained(args.model, **_predictor_options(args))
-    skipped = SkipReport()
-    bar = tqdm(unit=" proteins", disable=args.quiet, desc="embed")
-    run = embed_to_h5(predictor, read_fasta(args.fasta, skip_invalid=args.skip_invalid, report=skipped), args.out,
-                      per_residue=both or args.per_residue, per_protein=both or args.per_protein, key=args.key,
-                      task=args.task, chunk_size=args.chunk_size, resume=args.resume, on_chunk=bar.update,
-                      model_name=str(args.model))
-    bar.close()
-    if skipped.total:
-        print(f"dbmtl embed: {skipped.summary()}", file=sys.stderr)
+    run = embed_fasta(predictor, args.fasta, args.out, per_residue=both or args.per_residue,
+                      per_protein=both or args.per_protein, key=args.key, task=args.task, chunk_size=args.chunk_size,
+                      resume=args.resume, skip_invalid=args.skip_invalid, progress=not args.quiet, model_name=str(args.model))
+    if run.skipped.total:
+        print(f"dbmtl embed: {run.skipped.summary()}", file=sys.stderr)
     print(f"{run.written} proteins embedded -> {args.out}" + (f" ({run.kept} already there)" if run.kept else ""))
     return 0
 

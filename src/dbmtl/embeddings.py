@@ -13,12 +13,13 @@ written chunk by chunk and flushed; `resume` keeps the proteins already complete
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
+from .readers.fasta import SkipReport, read_fasta
 from .reports.records import safe_name
 
 
@@ -26,6 +27,7 @@ from .reports.records import safe_name
 class EmbedRun:
     written: int = 0
     kept: int = 0       # already complete in the file (resume), or a repeated sequence under md5 keys
+    skipped: SkipReport = field(default_factory=SkipReport)  # invalid records (embed_fasta, skip_invalid)
 
 
 def sequence_md5(sequence: str) -> str:
@@ -58,8 +60,10 @@ def embed_to_h5(predictor, records: Iterable, out: str | Path, per_residue: bool
                 key: str = "id", task: str = "ss8", chunk_size: int = 64, resume: bool = False,
                 on_chunk: Callable[[int], None] | None = None, model_name: str = "") -> EmbedRun:
     """Embed `records` (with .id, .description, .sequence; read lazily) into the HDF5 file `out`."""
-    import h5py
-
+    try:
+        import h5py
+    except ImportError:
+        raise ValueError("dbmtl embed needs h5py: pip install 'dbmtl[embed]'") from None
     if key not in ("id", "md5"):
         raise ValueError(f"key must be 'id' or 'md5', not {key!r}")
     groups = [g for g, on in (("per_residue", per_residue), ("per_protein", per_protein)) if on]
@@ -101,4 +105,18 @@ def embed_to_h5(predictor, records: Iterable, out: str | Path, per_residue: bool
                 pending.clear()
         if chunk:
             flush()
+    return run
+
+
+def embed_fasta(predictor, fasta: str | Path, out: str | Path, skip_invalid: bool = False, progress: bool = False,
+                **options) -> EmbedRun:
+    """embed_to_h5 over a FASTA file read strictly and lazily (bad records skipped and counted with
+    skip_invalid), with a progress bar if asked."""
+    from tqdm import tqdm
+
+    skipped = SkipReport()
+    with tqdm(unit=" proteins", disable=not progress, desc="embed") as bar:
+        run = embed_to_h5(predictor, read_fasta(fasta, skip_invalid=skip_invalid, report=skipped), out,
+                          on_chunk=bar.update, **options)
+    run.skipped = skipped
     return run
