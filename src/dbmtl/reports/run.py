@@ -2,6 +2,7 @@
 loop), so they never change what or how the run writes."""
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 from .records import read_records, with_descriptions
@@ -29,6 +30,8 @@ def render_run_reports(out_dir: str | Path, fasta=None, html: str | Path | None 
     if plots:
         from .plots import write_plots
 
+        if find_spec("matplotlib") is None:
+            return lines + ["plots skipped: matplotlib is not installed (pip install 'dbmtl[plots]')"]
         records, note = _capped(out_dir, fasta, plots_limit)
         paths = write_plots(records, plots)
         lines.append(f"plots: {len(paths)} files in {plots}{' (' + note + ')' if note else ''}")
