@@ -1,4 +1,4 @@
-"""The `dbmtl` command: train, prepare-corpus, predict, evaluate, export."""
+"""The `dbmtl` command: train, prepare-corpus, predict, serve, embed, evaluate, export."""
 from __future__ import annotations
 
 import argparse
@@ -97,7 +97,17 @@ def cmd_predict(args) -> int:
         for msg in run.skipped.examples:
             print(f"  {msg}", file=sys.stderr)
     print(f"{run.resumed + run.written} proteins -> {Path(args.out)}/ (residues.tsv, proteins.tsv, predictions.jsonl)")
+    predict_reports(args)
     return 0
+
+
+def predict_reports(args) -> None:
+    """--html and --plots: drawn from the finished run's predictions.jsonl."""
+    if args.html or args.plots:
+        from .reports.run import render_run_reports
+
+        for line in render_run_reports(args.out, args.fasta, args.html, args.html_limit, args.plots, args.plots_limit):
+            print(line)
 
 
 def _predictor(args):
@@ -130,6 +140,7 @@ def _device(name: str) -> str:
 
 def cmd_evaluate(args) -> int:
     from .data.catalog import resolve_data_dir
+    from .evaluation.plots import write_evaluation_plots
     from .evaluation.runner import evaluate, to_markdown, write_report
 
     predictor = _predictor(args)
@@ -141,6 +152,43 @@ def cmd_evaluate(args) -> int:
     print(to_markdown(results))
     j, m = write_report(results, Path(args.out))
     print(f"written: {j} {m}", file=sys.stderr)
+    write_evaluation_plots(results, Path(args.out), log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def _predictor_options(args) -> dict:
+    return dict(device=_device(args.device), batch_tokens=args.batch_tokens, dtype=args.dtype, int8=args.int8,
+                attention=args.attention)
+
+
+def cmd_serve(args) -> int:
+    import torch
+
+    try:
+        from .service.app import serve
+    except ImportError as exc:
+        raise ValueError(f"dbmtl serve needs the serve extra: pip install 'dbmtl[serve]' ({exc})") from None
+    from .service.inputs import Limits
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    limits = Limits(max_bytes=args.max_request_bytes, max_sequences=args.max_sequences, max_residues=args.max_residues)
+    serve(args.model, args.host, args.port, limits, batch_residues=args.batch_residues, wait_ms=args.batch_wait_ms,
+          access_log=args.access_log, **_predictor_options(args))
+    return 0
+
+
+def cmd_embed(args) -> int:
+    from .embeddings import embed_fasta
+
+    both = not args.per_residue and not args.per_protein  # neither flag: both kinds
+    predictor = _predictor(args)
+    run = embed_fasta(predictor, args.fasta, args.out, per_residue=both or args.per_residue,
+                      per_protein=both or args.per_protein, key=args.key, task=args.task, chunk_size=args.chunk_size,
+                      resume=args.resume, skip_invalid=args.skip_invalid, progress=not args.quiet, model_name=str(args.model))
+    if run.skipped.total:
+        print(f"dbmtl embed: {run.skipped.summary()}", file=sys.stderr)
+    print(f"{run.written} proteins embedded -> {args.out}" + (f" ({run.kept} already there)" if run.kept else ""))
     return 0
 
 
@@ -285,8 +333,41 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--chunk-size", type=positive_int, default=256, help="proteins predicted and written at a time")
     pr.add_argument("--resume", action="store_true", help="keep the finished proteins in the output folder, do the rest")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.add_argument("--html", metavar="PATH", help="also write one self-contained HTML report (opens offline)")
+    pr.add_argument("--html-limit", type=int, default=1000, help="proteins in the HTML report (the first N)")
+    pr.add_argument("--plots", metavar="DIR", help="also draw one PNG per protein into this folder")
+    pr.add_argument("--plots-limit", type=int, default=100, help="proteins drawn with --plots (the first N)")
     model_options(pr)
     pr.set_defaults(func=cmd_predict)
+
+    sv = command("serve", help="a web service and page for predictions (needs the `serve` extra)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    sv.add_argument("--port", type=int, default=8000, help="TCP port")
+    sv.add_argument("--max-request-bytes", type=int, default=1_000_000, help="largest request body (413 above)")
+    sv.add_argument("--max-sequences", type=int, default=100, help="most proteins in one request (413 above)")
+    sv.add_argument("--max-residues", type=int, default=100_000, help="most residues in one request (413 above)")
+    sv.add_argument("--batch-residues", type=int, default=16384,
+                    help="residues of concurrent requests predicted together in one call")
+    sv.add_argument("--batch-wait-ms", type=float, default=5.0, help="how long a request waits for others to join it")
+    sv.add_argument("--access-log", action="store_true", help="log every request")
+    model_options(sv)
+    sv.set_defaults(func=cmd_serve)
+
+    em = command("embed", help="per-residue and per-protein embeddings of a FASTA file into HDF5 (needs the `embed` extra)")
+    em.add_argument("fasta", help="input FASTA (.gz allowed)")
+    em.add_argument("-o", "--out", required=True, help="HDF5 file")
+    em.add_argument("--per-residue", action="store_true", help="only per-residue embeddings (default: both kinds)")
+    em.add_argument("--per-protein", action="store_true", help="only per-protein embeddings (default: both kinds)")
+    em.add_argument("--key", choices=["id", "md5"], default="id",
+                    help="dataset names: the FASTA id (%%-escaped) or the sequence's md5 (repeated sequences once)")
+    em.add_argument("--task", default="ss8", choices=["ss3", "ss8", "loc", "ms"],
+                    help="whose input row gives the states (the control token the model reads)")
+    em.add_argument("--chunk-size", type=int, default=64, help="proteins embedded and written at a time")
+    em.add_argument("--resume", action="store_true", help="keep the proteins already complete in the file, do the rest")
+    em.add_argument("--skip-invalid", action="store_true", help="skip bad records, report them at the end")
+    em.add_argument("--quiet", action="store_true", help="no progress bar")
+    model_options(em)
+    em.set_defaults(func=cmd_embed)
 
     cp = command("compare", help="one table of several `dbmtl evaluate` reports (ablations)")
     cp.add_argument("reports", nargs="+", help="NAME=path/to/evaluation.json (or just the path)")

@@ -38,14 +38,15 @@ class BatchedModel:
     def label_ids(self, task: Task) -> torch.Tensor:
         return torch.tensor(self.alphabet.label_ids(task), device=self.device)
 
-    def forward_batches(self, rows: list[Example]) -> Iterator[tuple[list[int], torch.Tensor, Batch]]:
-        """One pass per token-budget batch of right-padded rows: yields (row indices, logits, batch)."""
+    def forward_batches(self, rows: list[Example], states: bool = False) -> Iterator[tuple[list[int], torch.Tensor, Batch]]:
+        """One pass per token-budget batch of right-padded rows: yields (row indices, logits, batch);
+        states=True yields the final hidden states instead of logits."""
         for batch_ids in token_budget_batches([len(r.inputs) for r in rows], self.batch_tokens):
             batch = collate([rows[i] for i in batch_ids], self.alphabet.pad_id).to(self.device)
             # rows of equal length need no mask: SDPA can then take its fastest (flash) kernel
             padded = not batch.causal and not bool(batch.valid.all())
             logits = self.model(batch.inputs, positions=batch.positions, segments=batch.segments,
-                                valid=batch.valid if padded else None, causal=batch.causal)
+                                valid=batch.valid if padded else None, causal=batch.causal, hidden=states)
             yield batch_ids, logits, batch
 
 
@@ -125,6 +126,23 @@ def free_running_residues(runner: BatchedModel, task: Task, pieces: list[str]) -
         stacked = torch.stack(step_probs, 1).cpu().numpy()
         for j, i in enumerate(batch_ids):
             out[i] = stacked[j, : n_res[j]]
+    return out
+
+
+@torch.inference_mode()
+def residue_states(runner: BatchedModel, task: Task, pieces: list[str]) -> list[np.ndarray]:
+    """(L, n_embd) float32 final hidden states of each residue, from the row the model reads for `task`:
+    an encoder's `<CTRL> residues` (columns 1..L, bidirectional), a decoder's `residues <CTRL>`
+    (columns 0..L-1, causal: residue k has seen residues 1..k only)."""
+    if runner.model.cfg.kind == "encoder":
+        rows, first = [encoder_row(runner.alphabet, task, p) for p in pieces], 1
+    else:
+        rows, first = [answer_row(runner.alphabet, task, p, torch.tensor([], dtype=torch.long)) for p in pieces], 0
+    out: list[np.ndarray | None] = [None] * len(rows)
+    for batch_ids, states, _ in runner.forward_batches(rows, states=True):
+        states = states.float().cpu().numpy()
+        for j, i in enumerate(batch_ids):
+            out[i] = states[j, first : first + len(pieces[i])].copy()  # not a view of the batch
     return out
 
 

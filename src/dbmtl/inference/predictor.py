@@ -27,7 +27,7 @@ from ..model.transformer import Transformer
 from ..tasks import OUTPUT_TASKS, TASKS, Task
 from ..tokens import AMINO_ACIDS, Alphabet
 from .decoding import (RESIDUE_STRATEGIES, BatchedModel, label_slots, protein_probabilities,
-                       residue_strategy)
+                       residue_states, residue_strategy)
 from .runtime import default_batch_tokens, prepare_model, resolve_dtype
 from .windows import windowed
 
@@ -136,6 +136,15 @@ class Predictor:
             raise ValueError(f"mode {mode!r} does not fit a {self.kind} model")
         strategy = RESIDUE_STRATEGIES[mode]
         return windowed(sequences, self.layout.max_residue_length(), lambda pieces: strategy(self.runner, task, pieces))
+
+    def embed(self, sequences: Sequence[str], task: str = "ss8") -> list[np.ndarray]:
+        """(L, n_embd) float32 per-residue embeddings: the final hidden states the output head reads, from
+        the row of `task` (see decoding.residue_states), long proteins in windows as for prediction. A
+        per-protein embedding is their mean over residues (dbmtl.embeddings)."""
+        for n, seq in enumerate(sequences, 1):
+            check_sequence(f"seq{n}", seq)
+        return windowed(list(sequences), self.layout.max_residue_length(),
+                        lambda pieces: residue_states(self.runner, TASKS[task], pieces))
 
     @torch.inference_mode()
     def teacher_forced_residues(self, sequences: Sequence[str], labels: Sequence[str], task: Task) -> list[np.ndarray]:

@@ -202,9 +202,12 @@ class Transformer(nn.Module):
         valid: torch.Tensor | None = None,
         cache: KVCache | None = None,
         causal: bool = True,
+        hidden: bool = False,
     ) -> torch.Tensor:
         """Logits (B, T, vocab). Without `valid` and `cache`, a plain causal pass over right-padded rows.
-        causal=False attends both ways (encoder rows); then `valid` must mark padding, if any."""
+        causal=False attends both ways (encoder rows); then `valid` must mark padding, if any.
+        hidden=True: the final states the output head reads (B, T, n_embd), after the last layer norm
+        (the embeddings of `dbmtl embed`)."""
         B, T = tokens.shape
         start = cache.length if cache is not None else 0
         if positions is None:
@@ -241,7 +244,8 @@ class Transformer(nn.Module):
             cache.length += T
         if self.pool is not None and not causal:
             x = self._pool_residues(x, valid)
-        return self.head(self.ln_f(x))
+        x = self.ln_f(x)
+        return x if hidden else self.head(x)
 
     def _pool_residues(self, x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
         """Add to the control token's state (column 0, where per-protein labels are read) a per-feature

@@ -1,0 +1,211 @@
+/* dbmtl result viewer: renders {tasks, proteins, note} (the JSON of POST /predict, and of an HTML
+   report) into a container. Shared by the web page and `dbmtl predict --html`; no network access. */
+(function () {
+  "use strict";
+  var BLOCK = 60;          // residues per line of the sequence view
+  var OPEN_FIRST = 10;     // proteins drawn at once; the rest when opened (a report may hold 1,000)
+  var RESIDUE = ["ss3", "ss8"], PROTEIN = ["loc", "ms"];
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  }
+  function pct(p) { return (100 * p).toFixed(1) + "%"; }
+  function has(rec, task) { return rec[task + "_probabilities"] !== undefined; }
+  function ink(hex) {  // dark text on light colours
+    var n = parseInt(hex.slice(1), 16), r = n >> 16, g = (n >> 8) & 255, b = n & 255;
+    return 0.299 * r + 0.587 * g + 0.114 * b > 165 ? "#222" : "#fff";
+  }
+  function argmax(a) { var b = 0; for (var i = 1; i < a.length; i++) if (a[i] > a[b]) b = i; return b; }
+
+  function legend(meta, task) {
+    var box = el("div", "legend legend-" + task);
+    box.appendChild(el("span", "legend-title", task.toUpperCase() + ":"));
+    meta.labels.forEach(function (label, i) {
+      var item = el("span", "legend-item");
+      var sw = el("span", "swatch", label);
+      sw.style.background = meta.colors[i];
+      sw.style.color = ink(meta.colors[i]);
+      item.appendChild(sw);
+      item.appendChild(el("span", "legend-name", meta.names[i]));
+      box.appendChild(item);
+    });
+    return box;
+  }
+
+  function trackRow(rec, task, meta, start, end) {
+    var row = el("div", "row track track-" + task), conf = el("div", "row conf conf-" + task);
+    row.dataset.task = task;
+    conf.dataset.task = task;
+    var labels = rec[meta.field], probs = rec[task + "_probabilities"];
+    for (var k = start; k < end; k++) {
+      var i = meta.labels.indexOf(labels[k]), p = probs[k][argmax(probs[k])];
+      var cell = el("span", "cell", labels[k]);
+      cell.style.background = meta.colors[i];
+      cell.style.color = ink(meta.colors[i]);
+      cell.title = (k + 1) + " " + rec.sequence[k] + ": " + meta.names[i] + " " + pct(p);
+      row.appendChild(cell);
+      var bar = el("span", "cell"), fill = el("span", "fill");
+      fill.style.height = Math.round(100 * p) + "%";
+      fill.style.background = meta.colors[i];
+      bar.appendChild(fill);
+      conf.appendChild(bar);
+    }
+    return [el("div", "row-label", task.toUpperCase()), row, el("div", "row-label", "conf."), conf];
+  }
+
+  function sequenceView(rec, tasks) {
+    var view = el("div", "sequence-view");
+    for (var start = 0; start < rec.sequence.length; start += BLOCK) {
+      var end = Math.min(start + BLOCK, rec.sequence.length), block = el("div", "block");
+      block.appendChild(el("div", "row-label", String(start + 1)));
+      var seq = el("div", "row residues");
+      for (var k = start; k < end; k++) seq.appendChild(el("span", "cell", rec.sequence[k]));
+      block.appendChild(seq);
+      RESIDUE.forEach(function (task) {
+        if (tasks[task] && has(rec, task))
+          trackRow(rec, task, tasks[task], start, end).forEach(function (e) { block.appendChild(e); });
+      });
+      view.appendChild(block);
+    }
+    return view;
+  }
+
+  function bars(rec, task, meta) {
+    var box = el("div", "bars bars-" + task), probs = rec[task + "_probabilities"];
+    var order = meta.labels.map(function (_, i) { return i; });
+    order.sort(function (a, b) { return probs[meta.labels[b]] - probs[meta.labels[a]]; });
+    order.forEach(function (i) {
+      var label = meta.labels[i], p = probs[label];
+      var row = el("div", "bar-row" + (label === rec[meta.field] ? " top" : ""));
+      row.dataset.label = label;
+      row.appendChild(el("span", "bar-name", meta.names[i]));
+      var track = el("span", "bar-track"), fill = el("span", "bar-fill");
+      fill.style.width = (100 * p).toFixed(1) + "%";
+      track.appendChild(fill);
+      row.appendChild(track);
+      row.appendChild(el("span", "bar-value", pct(p)));
+      box.appendChild(row);
+    });
+    return box;
+  }
+
+  function proteinSummary(rec, tasks) {
+    var box = el("div", "protein-summary");
+    if (tasks.ms && has(rec, "ms")) {
+      var m = tasks.ms, i = m.labels.indexOf(rec[m.field]);
+      var ms = el("p", "membrane", m.names[i] + " (" + pct(rec.ms_probabilities[rec[m.field]]) + " confidence)");
+      ms.dataset.label = rec[m.field];
+      box.appendChild(ms);
+    }
+    if (tasks.loc && has(rec, "loc")) {
+      var l = tasks.loc, j = l.labels.indexOf(rec[l.field]);
+      var head = el("p", "location", "Location: " + l.names[j] + " (" + pct(rec.loc_probabilities[rec[l.field]]) + ")");
+      head.dataset.label = rec[l.field];
+      box.appendChild(head);
+      box.appendChild(bars(rec, "loc", l));
+    }
+    return box;
+  }
+
+  function protein(rec, tasks, open) {
+    var sec = el("details", "protein");
+    sec.dataset.id = rec.id;
+    var sum = el("summary");
+    sum.appendChild(el("span", "pid", rec.id));
+    var desc = rec.description || "";
+    if (desc && desc !== rec.id) sum.appendChild(el("span", "desc", desc.indexOf(rec.id + " ") === 0 ? desc.slice(rec.id.length + 1) : desc));
+    sum.appendChild(el("span", "len", rec.length + " residues"));
+    sec.appendChild(sum);
+    var drawn = false;
+    function draw() {
+      if (drawn) return;
+      drawn = true;
+      var body = el("div", "protein-body");
+      body.appendChild(proteinSummary(rec, tasks));
+      body.appendChild(sequenceView(rec, tasks));
+      sec.appendChild(body);
+    }
+    sec.addEventListener("toggle", function () { if (sec.open) draw(); });
+    if (open) { draw(); sec.open = true; }
+    return sec;
+  }
+
+  function tsv(rows) { return rows.map(function (r) { return r.join("\t"); }).join("\n") + "\n"; }
+  function f4(p) { return p.toFixed(4); }
+
+  function residueTsv(result) {
+    var tasks = RESIDUE.filter(function (t) { return result.proteins.some(function (r) { return has(r, t); }); });
+    var head = ["id", "position", "residue"].concat(tasks);
+    tasks.forEach(function (t) { result.tasks[t].labels.forEach(function (l) { head.push("p_" + t + "_" + l); }); });
+    var rows = [head];
+    result.proteins.forEach(function (rec) {
+      for (var k = 0; k < rec.sequence.length; k++) {
+        var row = [rec.id, k + 1, rec.sequence[k]];
+        tasks.forEach(function (t) { row.push(rec[result.tasks[t].field][k]); });
+        tasks.forEach(function (t) { row = row.concat(rec[t + "_probabilities"][k].map(f4)); });
+        rows.push(row);
+      }
+    });
+    return tsv(rows);
+  }
+
+  function proteinTsv(result) {
+    var tasks = PROTEIN.filter(function (t) { return result.proteins.some(function (r) { return has(r, t); }); });
+    var head = ["id", "description", "length"].concat(tasks.map(function (t) { return result.tasks[t].field; }));
+    tasks.forEach(function (t) { result.tasks[t].labels.forEach(function (l) { head.push("p_" + result.tasks[t].field + "_" + l); }); });
+    var rows = [head];
+    result.proteins.forEach(function (rec) {
+      var row = [rec.id, (rec.description || "").replace(/[\t\n]/g, " "), rec.length];
+      tasks.forEach(function (t) { row.push(rec[result.tasks[t].field]); });
+      tasks.forEach(function (t) { result.tasks[t].labels.forEach(function (l) { row.push(f4(rec[t + "_probabilities"][l])); }); });
+      rows.push(row);
+    });
+    return tsv(rows);
+  }
+
+  function download(name, type, text) {
+    var url = URL.createObjectURL(new Blob([text], { type: type }));
+    var a = el("a");
+    a.href = url;
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
+  }
+
+  function downloads(result) {
+    var box = el("div", "downloads");
+    [["residues.tsv", "text/tab-separated-values", residueTsv, "Download residues (TSV)"],
+     ["proteins.tsv", "text/tab-separated-values", proteinTsv, "Download proteins (TSV)"],
+     ["predictions.json", "application/json", function (r) { return JSON.stringify(r); }, "Download JSON"]
+    ].forEach(function (d) {
+      var b = el("button", "download", d[3]);
+      b.type = "button";
+      b.dataset.file = d[0];
+      b.addEventListener("click", function () { download(d[0], d[1], d[2](result)); });
+      box.appendChild(b);
+    });
+    return box;
+  }
+
+  function render(container, result) {
+    container.textContent = "";
+    var head = el("div", "results-head");
+    head.appendChild(el("p", "count", result.proteins.length + " protein" + (result.proteins.length === 1 ? "" : "s")));
+    if (result.note) head.appendChild(el("p", "note", result.note));
+    head.appendChild(el("p", "note eukaryotic",
+      "Location classes are the 10 eukaryotic classes of DeepLoc: a bacterial or archaeal protein still gets one of them."));
+    head.appendChild(downloads(result));
+    var legends = el("div", "legends");
+    RESIDUE.forEach(function (t) { if (result.tasks[t]) legends.appendChild(legend(result.tasks[t], t)); });
+    head.appendChild(legends);
+    container.appendChild(head);
+    result.proteins.forEach(function (rec, n) { container.appendChild(protein(rec, result.tasks, n < OPEN_FIRST)); });
+  }
+
+  window.DBMTL = { render: render, residueTsv: residueTsv, proteinTsv: proteinTsv };
+})();

@@ -1,0 +1,113 @@
+"""One JSON form of a protein's predictions, shared by the web service, the HTML report and the plots.
+
+It is the form of `predictions.jsonl` (so a report can be rendered from a finished `dbmtl predict` run)
+plus the FASTA description, and every task's class names as people write them, so no front end keeps
+its own copy of the label tables.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+from urllib.parse import quote
+
+import numpy as np
+
+from ..tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS
+
+# Display names and colours per task label (helix reds, strand blues, coil greys; ss8 shades of ss3's).
+LABEL_NAMES = {
+    "ss3": {"H": "Helix", "E": "Strand", "C": "Coil"},
+    "ss8": {"H": "α-helix", "G": "3₁₀-helix", "I": "π-helix", "E": "β-strand", "B": "β-bridge",
+            "T": "Turn", "S": "Bend", "C": "Coil"},
+    "loc": {"Cell.membrane": "Cell membrane", "Endoplasmic.reticulum": "Endoplasmic reticulum",
+            "Golgi.apparatus": "Golgi apparatus"},
+    "ms": {"M": "Membrane-bound", "S": "Soluble"},
+}
+LABEL_COLORS = {
+    "ss3": {"H": "#d62728", "E": "#1f77b4", "C": "#bdbdbd"},
+    "ss8": {"H": "#d62728", "G": "#ff7f0e", "I": "#e377c2", "E": "#1f77b4", "B": "#17becf",
+            "T": "#2ca02c", "S": "#98df8a", "C": "#bdbdbd"},
+}
+TASK_TITLES = {"ss3": "Secondary structure (3 states)", "ss8": "Secondary structure (8 states)",
+               "loc": "Subcellular location (eukaryotic classes)", "ms": "Membrane-bound or soluble"}
+
+
+def display_name(task: str, label: str) -> str:
+    return LABEL_NAMES.get(task, {}).get(label, label.replace(".", " "))
+
+
+def task_table(tasks: Iterable[str] = RESIDUE_TASKS + PROTEIN_TASKS) -> dict:
+    """Per task: kind, output field, labels, display names and colours (what a viewer needs)."""
+    out = {}
+    for name in tasks:
+        task = TASKS[name]
+        out[name] = {"kind": task.kind, "field": task.field, "title": TASK_TITLES[name],
+                     "labels": list(task.labels), "names": [display_name(name, label) for label in task.labels],
+                     "colors": [LABEL_COLORS.get(name, {}).get(label, "#6a51a3") for label in task.labels]}
+    return out
+
+
+def _rounded(probs) -> list:
+    return np.round(np.asarray(probs, dtype=np.float64), 4).tolist()
+
+
+def prediction_record(prediction, description: str = "") -> dict:
+    """A ProteinPrediction as the JSON object of predictions.jsonl, with its description."""
+    record = {"id": prediction.id, "description": description, "length": len(prediction.sequence),
+              "sequence": prediction.sequence}
+    for name, probs in prediction.probabilities.items():
+        task = TASKS[name]
+        record[task.field] = prediction.labels[name]
+        values = _rounded(probs)
+        record[f"{name}_probabilities"] = values if task.kind == "residue" else dict(zip(task.labels, values))
+    return record
+
+
+def read_records(path: str | Path, limit: int | None = None) -> tuple[list[dict], int]:
+    """The first `limit` proteins of a predictions.jsonl file and how many it holds in all (a torn last
+    line, from an interrupted run, is not counted)."""
+    records, total = [], 0
+    with open(path) as fh:
+        for line in fh:
+            if not line.endswith("\n"):
+                break
+            total += 1
+            if limit is None or len(records) < limit:
+                records.append(json.loads(line))
+    return records, total
+
+
+def fasta_descriptions(fasta: str | Path, ids: set[str]) -> dict[str, str]:
+    """id -> header text after '>' for the given ids, reading header lines only (stops when all found)."""
+    from ..readers.fasta import open_text
+
+    found: dict[str, str] = {}
+    with open_text(fasta) as fh:
+        for line in fh:
+            if line.startswith(">"):
+                desc = line[1:].strip()
+                rid = desc.split(maxsplit=1)[0] if desc else ""
+                if rid in ids and rid not in found:
+                    found[rid] = desc
+                    if len(found) == len(ids):
+                        break
+    return found
+
+
+def with_descriptions(records: list[dict], fasta: str | Path | None) -> list[dict]:
+    """Fill in a missing `description` from the FASTA headers (predictions.jsonl may not carry it)."""
+    missing = {r["id"] for r in records if "description" not in r}
+    if missing and fasta is not None and Path(fasta).exists():
+        found = fasta_descriptions(fasta, missing)
+        for r in records:
+            r.setdefault("description", found.get(r["id"], ""))
+    return records
+
+
+def safe_name(protein_id: str) -> str:
+    """A file or HDF5 name for an id: '/' and other unsafe characters %-escaped, so distinct ids give
+    distinct names (quote is reversible) and '.' or '..' never name a folder."""
+    name = quote(protein_id, safe="-_.+=,;:@|[]()")
+    return "%2E" + name[1:] if name.startswith(".") else name
+
