@@ -106,7 +106,7 @@ def predict_reports(args) -> None:
     if args.html or args.plots:
         from .reports.run import render_run_reports
 
-        for line in render_run_reports(args.out, args.fasta, args.html, args.html_limit, args.plots, args.plots_limit):
+        for line in render_run_reports(args.out, args.html, args.html_limit, args.plots, args.plots_limit):
             print(line)
 
 

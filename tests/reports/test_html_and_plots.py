@@ -11,7 +11,7 @@ import pytest
 from dbmtl.cli import main
 from dbmtl.readers.fasta import read_fasta
 from dbmtl.reports import prediction_record, read_records, write_html_report
-from dbmtl.reports.records import safe_name, with_descriptions
+from dbmtl.reports.records import safe_name
 from dbmtl.tasks import OUTPUT_TASKS, TASKS
 from helpers import tiny_predictor
 
@@ -59,7 +59,7 @@ def test_plots_open_and_are_named_by_id(predictions, tmp_path):
 
     from dbmtl.reports.plots import _title, write_plots
 
-    records = [prediction_record(p, p.description) for p in predictions]
+    records = [prediction_record(p) for p in predictions]
     records[0] = dict(records[0], id="sp/P1|odd")
     paths = write_plots(records, tmp_path)
     assert [p.name for p in paths] == [f"{safe_name(r['id'])}.png" for r in records]
@@ -90,9 +90,3 @@ def test_predict_html_and_plots_from_the_run(tmp_path, capsys):
     jsonl, total = read_records(out / "predictions.jsonl")
     assert total == 4 and data["proteins"][0]["ss3"] == jsonl[0]["ss3"]
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(f"{r.id}.png" for r in records)
-
-
-def test_descriptions_come_from_the_fasta_when_the_run_lacks_them(tmp_path):
-    records = [{"id": "P68871_HBB"}, {"id": "nope"}, {"id": "x", "description": "kept"}]
-    with_descriptions(records, EXAMPLES)
-    assert [r["description"] for r in records] == ["P68871_HBB human hemoglobin subunit beta", "", "kept"]

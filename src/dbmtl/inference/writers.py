@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS
+from ..tasks import OUTPUT_TASKS, PROTEIN_TASKS, RESIDUE_TASKS, TASKS
 from .predictor import ProteinPrediction
 
 RESIDUE_FILE, PROTEIN_FILE, JSONL_FILE = "residues.tsv", "proteins.tsv", "predictions.jsonl"
@@ -42,6 +42,18 @@ def residue_rows(p: ProteinPrediction, tasks: list[str]) -> str:
         col += pr.shape[1]
     row = "\t".join(["%s", "%d", "%s"] + ["%s"] * len(tasks) + ["%.4f"] * (width - 3 - len(tasks))) + "\n"
     return (row * n) % tuple(cells.ravel().tolist())
+
+
+def prediction_record(p: ProteinPrediction, tasks: list[str] | None = None) -> dict:
+    """A protein's predictions as one JSON object: the lines of predictions.jsonl, the web service's
+    answers and what the HTML report and plots draw. `tasks`: default, every task predicted."""
+    record = {"id": p.id, "description": p.description, "length": len(p.sequence), "sequence": p.sequence}
+    for t in tasks if tasks is not None else [t for t in OUTPUT_TASKS if t in p.probabilities]:
+        task = TASKS[t]
+        record[task.field] = p.labels[t]
+        values = _rounded(p.probabilities[t]).tolist()
+        record[f"{t}_probabilities"] = values if task.kind == "residue" else dict(zip(task.labels, values))
+    return record
 
 
 class PredictionWriter:
@@ -85,14 +97,7 @@ class PredictionWriter:
             cells = [p.id, _one_line(p.description), str(len(p.sequence))] + [p.labels[t] for t in self.protein_tasks]
             cells += [f"{v:.4f}" for t in self.protein_tasks for v in p.probabilities[t]]
             self.append(PROTEIN_FILE, "\t".join(cells) + "\n")
-            record = {"id": p.id, "description": p.description, "length": len(p.sequence), "sequence": p.sequence}
-            for t in self.residue_tasks:
-                record[t] = p.labels[t]
-                record[f"{t}_probabilities"] = _rounded(p.probabilities[t]).tolist()
-            for t in self.protein_tasks:
-                record[TASKS[t].field] = p.labels[t]
-                record[f"{t}_probabilities"] = dict(zip(TASKS[t].labels, _rounded(p.probabilities[t]).tolist()))
-            self.append(JSONL_FILE, json.dumps(record) + "\n")
+            self.append(JSONL_FILE, json.dumps(prediction_record(p, self.residue_tasks + self.protein_tasks)) + "\n")
 
     def commit(self) -> dict[str, int]:
         """Make everything written so far durable; the files' sizes, for the journal."""

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..tasks import OUTPUT_TASKS
-from .records import prediction_record, task_table
+from ..inference.writers import prediction_record
+from .records import task_table
 
 ASSETS = resources.files(__package__) / "assets"
 
@@ -21,7 +22,7 @@ def asset(name: str) -> str:
 
 def as_records(predictions: Sequence) -> list[dict]:
     """ProteinPredictions or records (dicts of predictions.jsonl) -> records."""
-    return [p if isinstance(p, dict) else prediction_record(p, getattr(p, "description", "")) for p in predictions]
+    return [p if isinstance(p, dict) else prediction_record(p) for p in predictions]
 
 
 def result_document(records: list[dict], note: str | None = None) -> dict:

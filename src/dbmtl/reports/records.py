@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import quote
 
-import numpy as np
-
 from ..tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS
 
 # Display names and colours per task label (helix reds, strand blues, coil greys; ss8 shades of ss3's).
@@ -48,22 +46,6 @@ def task_table(tasks: Iterable[str] = RESIDUE_TASKS + PROTEIN_TASKS) -> dict:
     return out
 
 
-def _rounded(probs) -> list:
-    return np.round(np.asarray(probs, dtype=np.float64), 4).tolist()
-
-
-def prediction_record(prediction, description: str = "") -> dict:
-    """A ProteinPrediction as the JSON object of predictions.jsonl, with its description."""
-    record = {"id": prediction.id, "description": description, "length": len(prediction.sequence),
-              "sequence": prediction.sequence}
-    for name, probs in prediction.probabilities.items():
-        task = TASKS[name]
-        record[task.field] = prediction.labels[name]
-        values = _rounded(probs)
-        record[f"{name}_probabilities"] = values if task.kind == "residue" else dict(zip(task.labels, values))
-    return record
-
-
 def read_records(path: str | Path, limit: int | None = None) -> tuple[list[dict], int]:
     """The first `limit` proteins of a predictions.jsonl file and how many it holds in all (a torn last
     line, from an interrupted run, is not counted)."""
@@ -76,33 +58,6 @@ def read_records(path: str | Path, limit: int | None = None) -> tuple[list[dict]
             if limit is None or len(records) < limit:
                 records.append(json.loads(line))
     return records, total
-
-
-def fasta_descriptions(fasta: str | Path, ids: set[str]) -> dict[str, str]:
-    """id -> header text after '>' for the given ids, reading header lines only (stops when all found)."""
-    from ..readers.fasta import open_text
-
-    found: dict[str, str] = {}
-    with open_text(fasta) as fh:
-        for line in fh:
-            if line.startswith(">"):
-                desc = line[1:].strip()
-                rid = desc.split(maxsplit=1)[0] if desc else ""
-                if rid in ids and rid not in found:
-                    found[rid] = desc
-                    if len(found) == len(ids):
-                        break
-    return found
-
-
-def with_descriptions(records: list[dict], fasta: str | Path | None) -> list[dict]:
-    """Fill in a missing `description` from the FASTA headers (predictions.jsonl may not carry it)."""
-    missing = {r["id"] for r in records if "description" not in r}
-    if missing and fasta is not None and Path(fasta).exists():
-        found = fasta_descriptions(fasta, missing)
-        for r in records:
-            r.setdefault("description", found.get(r["id"], ""))
-    return records
 
 
 def safe_name(protein_id: str) -> str:

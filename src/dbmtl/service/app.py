@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from ..reports.html import ASSETS, result_document
-from ..reports.records import prediction_record
+from ..inference.writers import prediction_record
 from ..tasks import OUTPUT_TASKS
 from .batcher import Batcher
 from .inputs import Limits, RequestProblem, check_limits, parse_request, too_large
@@ -107,8 +107,8 @@ def create_app(predictor, limits: Limits = Limits(), batch_residues: int = 16384
             return JSONResponse({"detail": f"prediction failed: {exc}"}, status_code=500)
         out = []
         for record, p in zip(records, predictions):
-            p.id = record.id
-            out.append(prediction_record(p, record.description))
+            p.id, p.description = record.id, record.description
+            out.append(prediction_record(p))
         doc = result_document(out)
         doc["model"] = model_name
         return Response(json.dumps(doc, separators=(",", ":")), media_type="application/json")
