@@ -116,11 +116,12 @@ destroy_process_group()
 """
 
 
-def test_every_process_stops_when_one_diverges(tmp_path, data_dir):
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_every_process_stops_when_one_diverges(tmp_path, data_dir, parallel):
     """Under torchrun rank 1 alone sees the NaN; both ranks stop at the same step (none waits forever
     in a collective the other has left)."""
     cfg = tiny_train_config(tmp_path, tasks={"ss3": 1}, grad_accum=2, max_steps=4, checkpoint_every=1,
-                            batch_tokens=1500, valid_examples=4)
+                            batch_tokens=1500, valid_examples=4, parallel=parallel)
     (tmp_path / "cfg.json").write_text(json.dumps(cfg.to_dict()))
     (tmp_path / "worker.py").write_text(textwrap.dedent(WORKER))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

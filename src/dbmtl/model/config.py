@@ -102,7 +102,7 @@ MAX_PARAMS = 20_000_000_000
 MODEL_BOUNDS = {
     "vocab_size": Bound(1, 1 << 20), "n_layer": Bound(1, 1024), "n_head": Bound(1, 1024), "n_embd": Bound(1, 1 << 16),
     "context": Bound(1, 1 << 16), "n_segments": Bound(1, 1024), "dropout": Bound(0, 1, hi_open=True),
-    "rope_base": Bound(0, lo_open=True), "label_noise": Bound(0, 1), "conv_kernel": Bound(0, 1025),
+    "rope_base": Bound(0, lo_open=True), "label_noise": Bound(0, 1), "conv_kernel": Bound(hi=1025),
 }
 
 
