@@ -33,6 +33,14 @@ TEST_SET_FILES = {
 NETSURFP_TRAIN = f"{SS_DIR}/netsurfp2/Train_HHblits.csv"
 DEEPLOC_FULL = f"{LOC_DIR}/deeploc_data.fasta"
 CORPUS_FILES = ("unlabeled/mmseqs2_examples/DB.fasta.gz", "unlabeled/mmseqs2_examples/QUERY.fasta")
+# What load_training_data reads unconditionally (the NetSurfP training CSV and full DeepLoc are optional).
+TRAINING_FILES = (
+    f"{SS_DIR}/flip/sequences.fasta", f"{SS_DIR}/flip/sampled.fasta", f"{SS_DIR}/flip/mask.fasta",
+    f"{SS_DIR}/cullpdb6133_filtered/cb6133filtered.npy.csv",
+    f"{LOC_DIR}/light_attention/deeploc_our_val_set.fasta",
+    f"{LOC_DIR}/deeploc_train_subset/deeploc_train_sub5k_fixed.fasta", f"{LOC_DIR}/deeploc_train_subset/deeploc_train.csv",
+    *(f"{LOC_DIR}/seraveea_random_split/{part}/{name}" for part in ("val", "test") for name in ("sentences.txt", "labels.txt")),
+)
 
 
 def resolve_data_dir(explicit: str | Path | None = None) -> Path:
@@ -71,6 +79,13 @@ def protein_test_sets(data_dir: Path) -> dict[str, list[ProteinRecord]]:
         for name in PROTEIN_TEST_SETS
         if (data_dir / TEST_SET_FILES[name]).exists()
     }
+
+
+def require_test_sets(data_dir: Path) -> None:
+    """Evaluation, and the leakage guard of training, need at least one test set in the data folder."""
+    if not any((data_dir / rel).exists() for rel in TEST_SET_FILES.values()):
+        raise FileNotFoundError(f"no test sets in the data folder {data_dir}: looked for "
+                                f"{', '.join(TEST_SET_FILES.values())}; pass --data-dir or set DBMTL_DATA")
 
 
 def evaluation_guard(data_dir: Path) -> LeakageGuard:
@@ -160,6 +175,14 @@ def localization_training(data_dir: Path, guard: LeakageGuard, valid_percent: in
 
 
 def load_training_data(data_dir: Path) -> TrainingData:
+    """All training sources of the data folder; a missing source or test set (the leakage guard would
+    filter nothing) is an error naming what is missing, not a smaller or leaking training set."""
+    data_dir = Path(data_dir)
+    missing = [rel for rel in TRAINING_FILES if not (data_dir / rel).exists()]
+    if missing:
+        raise FileNotFoundError(f"the data folder {data_dir} lacks the training files {', '.join(missing)}; "
+                                "pass --data-dir or set DBMTL_DATA")
+    require_test_sets(data_dir)
     guard = evaluation_guard(data_dir)
     return TrainingData(
         residue=secondary_structure_training(data_dir, guard),

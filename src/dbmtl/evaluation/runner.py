@@ -5,7 +5,7 @@ import json
 import time
 from pathlib import Path
 
-from ..data.catalog import protein_test_sets, residue_test_sets
+from ..data.catalog import TEST_SET_FILES, protein_test_sets, require_test_sets, residue_test_sets
 from ..inference.predictor import Predictor
 from ..tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS
 from .audit import copy_previous_labels, majority_labels, teacher_forced_residues
@@ -15,7 +15,13 @@ from .metrics import per_protein_accuracy, per_residue_accuracy
 
 def evaluate(predictor: Predictor, data_dir: Path, limit: int | None = None, audit: bool = True,
              sets: list[str] | None = None, log=print) -> dict:
-    """Scores per set and task; `limit` keeps the first N proteins of each set (for quick checks)."""
+    """Scores per set and task; `limit` keeps the first N proteins of each set (for quick checks).
+    A data folder without test sets, or a set file without proteins, is an error: an empty report would
+    read as a model that was scored."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be at least 1, not {limit}")
+    data_dir = Path(data_dir)
+    require_test_sets(data_dir)
     # the report says which heads were trained, so a comparison needs no model folder (runs/ is not shipped)
     results: dict = {"sets": {}, "residue_mode": predictor.residue_mode,
                      "trained_tasks": sorted(weighted_tasks(predictor.meta.get("train") or {})) or None}
@@ -23,10 +29,13 @@ def evaluate(predictor: Predictor, data_dir: Path, limit: int | None = None, aud
     unknown = set(sets or ()) - set(residue_sets) - set(protein_sets)
     if unknown:
         raise ValueError(f"unknown or absent test sets {sorted(unknown)}; have {sorted(residue_sets) + sorted(protein_sets)}")
+    for name, records in {**residue_sets, **protein_sets}.items():
+        if not records and (not sets or name in sets):
+            raise ValueError(f"test set {name}: {data_dir / TEST_SET_FILES[name]} holds no proteins")
     for name, records in residue_sets.items():
         if sets and name not in sets:
             continue
-        records = records[:limit] if limit else records
+        records = records[:limit]
         t0 = time.time()
         seqs = [r.sequence for r in records]
         preds = predictor.predict(seqs, tasks=RESIDUE_TASKS)
@@ -53,7 +62,7 @@ def evaluate(predictor: Predictor, data_dir: Path, limit: int | None = None, aud
     for name, records in protein_sets.items():
         if sets and name not in sets:
             continue
-        records = records[:limit] if limit else records
+        records = records[:limit]
         t0 = time.time()
         preds = predictor.predict([r.sequence for r in records], tasks=PROTEIN_TASKS)
         entry = {"n_proteins": len(records)}

@@ -1,18 +1,109 @@
 """Model hyper-parameters and named presets."""
 from __future__ import annotations
 
+import functools
+import math
+import types
+import typing
 from dataclasses import asdict, dataclass, fields
 
 
 def strict_from_dict(cls, d: dict, what: str):
     """Build a config dataclass, refusing unknown keys (a typo must not be silently ignored)."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{what} must be a JSON object of keys and values, not {d!r}")
     unknown = set(d) - {f.name for f in fields(cls)}
     if unknown:
         raise ValueError(f"unknown {what} keys: {sorted(unknown)}")
     return cls(**d)
 
 
+@dataclass(frozen=True)
+class Bound:
+    """The interval a numeric config value (or each element of a list or object value) must lie in."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def __contains__(self, x) -> bool:
+        return ((self.lo is None or (x > self.lo if self.lo_open else x >= self.lo))
+                and (self.hi is None or (x < self.hi if self.hi_open else x <= self.hi)))
+
+    def __str__(self) -> str:
+        if self.hi is None:
+            return f"{'above' if self.lo_open else 'at least'} {self.lo}"
+        if self.lo is None:
+            return f"{'below' if self.hi_open else 'at most'} {self.hi}"
+        return f"in {'(' if self.lo_open else '['}{self.lo}, {self.hi}{')' if self.hi_open else ']'}"
+
+
+@functools.cache
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def _wrong_type(value, hint) -> str | None:
+    """What `value` should have been to fit the annotation `hint`, or None when it fits. Checked strictly:
+    a JSON "4" is not an integer and true is not a number, so a quoting slip fails here, not mid-run."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        return None if value is None else _wrong_type(value, rest[0])
+    if origin is typing.Literal:
+        return None if isinstance(value, str) and value in args else f"one of {list(args)}"
+    if hint is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if hint is str:
+        return None if isinstance(value, str) else "a string"
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if hint is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return "a number"
+        return None if math.isfinite(value) else "a finite number"
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args) or any(_wrong_type(v, a) for v, a in zip(value, args)):
+            return f"a list of {len(args)} {'numbers' if args[0] is float else 'values'}"
+        return None
+    if origin is dict:
+        if not isinstance(value, dict) or any(not isinstance(k, str) or _wrong_type(v, args[1]) for k, v in value.items()):
+            return f"an object of {'numbers' if args[1] is float else 'integers' if args[1] is int else 'values'}"
+        return None
+    return None if isinstance(value, hint) else f"a {hint.__name__}"
+
+
+def check_fields(obj, what: str, bounds: dict[str, Bound]) -> None:
+    """Type-check every field of the config dataclass `obj` against its annotation and range-check those
+    named in `bounds` (each element of a list, each value of an object); a ValueError names the key.
+    Lists for tuple fields become tuples."""
+    for f in fields(obj):
+        value, hint = getattr(obj, f.name), _hints(type(obj))[f.name]
+        expected = _wrong_type(value, hint)
+        if expected:
+            raise ValueError(f"{what}: {f.name!r} must be {expected}, not {value!r}")
+        if isinstance(value, list):
+            setattr(obj, f.name, value := tuple(value))
+        bound = bounds.get(f.name)
+        if bound is None or value is None:
+            continue
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, tuple) else [(None, value)]
+        for key, x in items:
+            if x not in bound:
+                where = f"{f.name!r}" if key is None else f"{f.name!r} entry {key!r}"
+                raise ValueError(f"{what}: {where} must be {bound}, not {x!r}")
+
+
 LABEL_INPUTS = ("teacher", "placeholder", "noised", "sampled")
+
+# Sizes beyond these are typos (an extra zero), refused before any weight is allocated.
+MAX_PARAMS = 20_000_000_000
+MODEL_BOUNDS = {
+    "vocab_size": Bound(1, 1 << 20), "n_layer": Bound(1, 1024), "n_head": Bound(1, 1024), "n_embd": Bound(1, 1 << 16),
+    "context": Bound(1, 1 << 16), "n_segments": Bound(1, 1024), "dropout": Bound(0, 1, hi_open=True),
+    "rope_base": Bound(0, lo_open=True), "label_noise": Bound(0, 1), "conv_kernel": Bound(hi=1025),
+}
 
 
 @dataclass
@@ -63,8 +154,15 @@ class ModelConfig:
     conv_kernel: int = 0
 
     def __post_init__(self) -> None:
+        check_fields(self, "model config", MODEL_BOUNDS)
         if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
+            raise ValueError(f"model config: 'n_embd' {self.n_embd} is not divisible by 'n_head' {self.n_head}")
+        if (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"model config: 'n_embd' / 'n_head' = {self.n_embd // self.n_head} must be even "
+                             "(rotary positions rotate pairs of features)")
+        if self.n_params() > MAX_PARAMS:
+            raise ValueError(f"model config: {self.n_params() / 1e9:.1f} billion parameters (n_layer {self.n_layer}, "
+                             f"n_embd {self.n_embd}) is over the {MAX_PARAMS / 1e9:.0f} billion this code is built for")
         if self.kind not in ("decoder", "encoder"):
             raise ValueError(f"kind must be 'decoder' or 'encoder', not {self.kind!r}")
         if self.label_inputs not in LABEL_INPUTS:
@@ -77,10 +175,6 @@ class ModelConfig:
             raise ValueError(f"conv_kernel must be 0 or an odd width, not {self.conv_kernel}")
         if self.conv_kernel and self.kind != "encoder":
             raise ValueError("conv_kernel is for the encoder kind (decoding with a KV cache has no convolution state)")
-        if self.n_segments < 1:
-            raise ValueError(f"n_segments must be at least 1, not {self.n_segments}")
-        if not 0.0 <= self.label_noise <= 1.0:
-            raise ValueError(f"label_noise must be in [0, 1], not {self.label_noise}")
 
     def to_dict(self) -> dict:
         return asdict(self)

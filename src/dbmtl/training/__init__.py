@@ -1,5 +1,5 @@
 """Joint multi-task training of the decoder."""
 from .config import TrainConfig
-from .trainer import Trainer
+from .trainer import Trainer, TrainingDiverged
 
-__all__ = ["TrainConfig", "Trainer"]
+__all__ = ["TrainConfig", "Trainer", "TrainingDiverged"]

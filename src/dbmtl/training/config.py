@@ -4,19 +4,32 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from ..model.config import PRESETS, ModelConfig, strict_from_dict
+from ..model.config import PRESETS, Bound, ModelConfig, check_fields, strict_from_dict
 from ..tasks import TASKS
 
 
 def model_from_spec(spec: dict) -> ModelConfig:
     """A model dict as training configs write it: {"preset": name, ...overrides}, or plain fields on top of
     ModelConfig's defaults. Config files name a preset so that a recipe reads as "mini, but an encoder"."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"training config: 'model' must be an object such as {{\"preset\": \"tiny\"}}, not {spec!r}")
     spec = dict(spec)
     preset = spec.pop("preset", None)
-    if preset and preset not in PRESETS:
-        raise ValueError(f"unknown model preset {preset!r}; choose from {sorted(PRESETS)}")
+    if preset is not None and (not isinstance(preset, str) or preset not in PRESETS):
+        raise ValueError(f"training config: unknown model 'preset' {preset!r}; choose from {sorted(PRESETS)}")
     return ModelConfig.from_dict({**(PRESETS[preset] if preset else {}), **spec})
+
+
+# Ranges of the numeric keys (steps may be 0: no warm-up, no decay, or a run that only writes its start).
+TRAIN_BOUNDS = {
+    "tasks": Bound(0), "mask_rate": Bound(0, 1, True, True), "lr": Bound(0, lo_open=True), "warmup_steps": Bound(0),
+    "decay_steps": Bound(0), "max_steps": Bound(0), "min_lr_ratio": Bound(0, 1), "betas": Bound(0, 1, hi_open=True),
+    "weight_decay": Bound(0), "grad_clip": Bound(0), "batch_tokens": Bound(1), "task_batch_tokens": Bound(1),
+    "grad_accum": Bound(1), "eval_every": Bound(1), "checkpoint_every": Bound(1), "log_every": Bound(1),
+    "valid_examples": Bound(0), "seed": Bound(0), "threads": Bound(1), "data_workers": Bound(0),
+}
 
 
 @dataclass
@@ -31,14 +44,14 @@ class TrainConfig:
     """
 
     model: ModelConfig = field(default_factory=lambda: ModelConfig(**PRESETS["paper"]))
-    tasks: dict = field(default_factory=lambda: {name: 1.0 for name in TASKS})  # task weights
+    tasks: dict[str, float] = field(default_factory=lambda: {name: 1.0 for name in TASKS})  # task weights
     # "joint": every optimizer step sums one micro-batch of each task, weighted (stable: a task with one
     # label per protein cannot swing the shared weights on its own); "sample": each micro-batch is one
     # task drawn with probability proportional to its weight (cheaper steps, noisier).
-    mixing: str = "joint"
+    mixing: Literal["joint", "sample"] = "joint"
     # LM task of an encoder: "causal" (next residue, left-to-right rows, as the decoder) or "masked"
     # (BERT: 15% of residues hidden, predicted from both sides, the same attention the other tasks use)
-    lm_objective: str = "causal"
+    lm_objective: Literal["causal", "masked"] = "causal"
     mask_rate: float = 0.15
     lm_on_labeled: bool = False  # the LM task also reads the labeled training proteins' sequences
     lr: float = 2e-4
@@ -46,52 +59,38 @@ class TrainConfig:
     decay_steps: int = 250_000
     max_steps: int = 500_000
     min_lr_ratio: float = 0.1
-    betas: tuple = (0.9, 0.999)
+    betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     batch_tokens: int = 32_768
     # per-task token budgets that replace batch_tokens for those tasks, e.g. {"loc": 8192}: a per-protein
     # task gives one label per protein, so it can see more proteins per step without more steps
-    task_batch_tokens: dict = field(default_factory=dict)
+    task_batch_tokens: dict[str, int] = field(default_factory=dict)
     grad_accum: int = 96
     eval_every: int = 1000
     checkpoint_every: int = 1000
     log_every: int = 10
     valid_examples: int = 128
     seed: int = 0
-    precision: str = "fp32"  # or "bf16" (autocast)
+    precision: Literal["fp32", "bf16"] = "fp32"  # or "bf16" (autocast)
     device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda", "cuda:1", ...
     threads: int | None = None
-    parallel: str = "ddp"  # under torchrun: "ddp" (replicated weights) or "fsdp" (sharded weights/optimizer)
+    parallel: Literal["ddp", "fsdp"] = "ddp"  # under torchrun: "ddp" (replicated weights) or "fsdp" (sharded weights/optimizer)
     data_dir: str | None = None
     corpus: str | None = None  # a `dbmtl prepare-corpus` folder for the LM task (default: data_dir's FASTA)
     data_workers: int = 0  # DataLoader processes per LM stream reading corpus shards (0: in the main process)
     out_dir: str = "runs/paper"
 
     def __post_init__(self) -> None:
+        check_fields(self, "training config", TRAIN_BOUNDS)
         unknown = set(self.tasks) - set(TASKS)
         if unknown:
-            raise ValueError(f"unknown tasks {sorted(unknown)}; tasks are {sorted(TASKS)}")
+            raise ValueError(f"training config: 'tasks' has unknown tasks {sorted(unknown)}; tasks are {sorted(TASKS)}")
         if not any(w > 0 for w in self.tasks.values()):
-            raise ValueError("at least one task needs a positive weight")
-        if self.mixing not in ("joint", "sample"):
-            raise ValueError(f"mixing must be 'joint' or 'sample', not {self.mixing!r}")
-        if self.lm_objective not in ("causal", "masked"):
-            raise ValueError(f"lm_objective must be 'causal' or 'masked', not {self.lm_objective!r}")
-        if not 0.0 < self.mask_rate < 1.0:
-            raise ValueError(f"mask_rate must be in (0, 1), not {self.mask_rate}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be fp32 or bf16, not {self.precision!r}")
-        if self.parallel not in ("ddp", "fsdp"):
-            raise ValueError(f"parallel must be 'ddp' or 'fsdp', not {self.parallel!r}")
+            raise ValueError("training config: 'tasks' needs at least one task with a positive weight")
         odd = set(self.task_batch_tokens) - set(self.tasks)
         if odd:
-            raise ValueError(f"task_batch_tokens names tasks that are not trained: {sorted(odd)}")
-        if any(not isinstance(n, int) or n < 1 for n in self.task_batch_tokens.values()):
-            raise ValueError(f"task_batch_tokens must be positive integers, not {self.task_batch_tokens}")
-        if self.grad_accum < 1:
-            raise ValueError("grad_accum must be at least 1")
-        self.betas = tuple(self.betas)
+            raise ValueError(f"training config: 'task_batch_tokens' names tasks that are not trained: {sorted(odd)}")
 
     def lr_at(self, step: int) -> float:
         if step < self.warmup_steps:
@@ -111,6 +110,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         """The JSON form: `model` is a dict, a preset plus overrides or every field (as `to_dict` writes)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"training config must be a JSON object of keys and values, not {d!r}")
         d = dict(d)
         if "model" in d:
             d["model"] = model_from_spec(d["model"])

@@ -45,6 +45,14 @@ class ProcessGroup:
         if self.active:
             dist.barrier()
 
+    def any(self, flag: bool, device: torch.device) -> bool:
+        """True on every rank when `flag` is true on any rank (one small all-reduce)."""
+        if not self.active:
+            return flag
+        t = torch.tensor([float(flag)], device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
     def gather(self, obj) -> list:
         """Every rank's `obj`, in rank order, on every rank (small picklable objects only)."""
         if not self.active:

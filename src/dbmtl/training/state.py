@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ class RunDirectory:
     def start(self) -> None:
         if self.group.is_main:
             self.path.mkdir(parents=True, exist_ok=True)
-            (self.path / "train_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
+            _write_atomic(self.path / "train_config.json", json.dumps(self.cfg.to_dict(), indent=1))
 
     def log(self, record: dict) -> None:
         if self.group.is_main:
@@ -132,15 +133,48 @@ class RunDirectory:
         """Drop log lines written after `step` (the checkpoint's), which the resumed run will write again."""
         path = self.path / "log.jsonl"
         if self.group.is_main and path.exists():
-            kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
-            path.write_text("".join(line + "\n" for line in kept))
+            kept = [line for line in path.read_text().splitlines() if _logged_step(line) <= step]
+            _write_atomic(path, "".join(line + "\n" for line in kept))
+
+
+def _logged_step(line: str) -> float:
+    """The step of a log line; a line torn by a kill in mid-write counts as after every checkpoint."""
+    try:
+        return json.loads(line)["step"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return float("inf")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Replace a file's text so that a kill leaves either the old text or the new, never a torn file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    _fsync(tmp)
+    os.replace(tmp, path)
 
 
 def _replace_dir(new: Path, final: Path) -> None:
-    """Put `new` in place of `final`: the old copy is kept as `.old` until the new one is in place."""
+    """Put the complete directory `new` in place of `final`; at every instant one of `final` and
+    `final.old` is complete, so a kill at any point leaves a checkpoint to resume from.
+
+    `.old` is deleted only while `final` exists: after a kill between the two renames `final` is missing
+    and `.old` is the only good copy (the one a resume reads) until `new` has replaced it. The files are
+    flushed to disk before the renames, so a power cut cannot leave a renamed but empty checkpoint."""
     old = final.with_name(final.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
+    for f in new.iterdir():
+        _fsync(f)
+    _fsync(new)
     if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
     new.rename(final)
+    _fsync(final.parent)
     shutil.rmtree(old, ignore_errors=True)

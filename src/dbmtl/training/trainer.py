@@ -27,6 +27,11 @@ from .state import RunDirectory
 log = logging.getLogger("dbmtl")
 
 
+class TrainingDiverged(ValueError):
+    """A loss or gradient norm that is not finite: the step was not applied and the checkpoint on disk is
+    the last good one, so the run can be resumed with a lower learning rate."""
+
+
 class Trainer:
     """One run: builds the model, its optimizer and its data from the config, then `fit` trains, validates
     and checkpoints. Under torchrun each process is one Trainer computing its share of the slots."""
@@ -59,6 +64,7 @@ class Trainer:
         torch.manual_seed(cfg.seed + 1 + self.group.rank)  # dropout differs across ranks
         self.run = RunDirectory(self.out, cfg, self.model, self.optimizer, self.alphabet, self.group, self.device)
         self.step = 0
+        self.saved_step: int | None = None  # the step of the checkpoint this run wrote or resumed from
         self.best_valid = math.inf
         self.weights = {t: w for t, w in cfg.tasks.items() if w > 0}
 
@@ -102,6 +108,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         losses: dict[str, list[float]] = {}
+        problem = None
         passes = [(slot, task, scale) for slot in self.slots for task, scale in self._plan(slot)]
         for i, (slot, task, scale) in enumerate(passes):
             batch = self._micro_batch(slot, task)
@@ -110,13 +117,36 @@ class Trainer:
                 with self._autocast():
                     loss, _, _ = task_loss(self.wrapped, batch, self.alphabet, self.label_inputs, self.label_noise)
                 (loss * scale / len(self.slots)).backward()
-            losses.setdefault(task, []).append(loss.item())
-        if self.cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            value = loss.item()
+            losses.setdefault(task, []).append(value)
+            if problem is None and not math.isfinite(value):
+                problem = (0, f"the loss of task {task!r} is {value} in micro-batch {i + 1} of {len(passes)} (slot {slot.index})")
+        # grad_clip 0 clips nothing (the factor is exactly 1) but still gives the norm to check
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip or math.inf)
+        norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # FSDP: a DTensor
+        if problem is None and not math.isfinite(norm):
+            problem = (1, f"the gradient norm is {norm} (every micro-batch loss was finite)")
+        if self.group.any(problem is not None, self.device):  # every rank stops at the same step
+            self.optimizer.zero_grad(set_to_none=True)
+            raise TrainingDiverged(self._diverged(self.group.gather(problem)))
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         return {t: float(np.mean(v)) for t, v in losses.items()}
+
+    def _diverged(self, problems: list[tuple[int, str] | None]) -> str:
+        """The error message; a bad loss on one rank makes the all-reduced gradients of every rank bad too,
+        so a rank's loss is the cause to name before any rank's gradient norm."""
+        (_, problem), rank = min((p, r) for r, p in enumerate(problems) if p is not None)
+        where = f" on rank {rank}" if len(problems) > 1 else ""
+        if self.saved_step is None:
+            advice = (f"no checkpoint was written yet (checkpoint_every {self.cfg.checkpoint_every}): "
+                      f"start again with a lower 'lr' (now {self.cfg.lr})")
+        else:
+            advice = (f"the last good checkpoint, {self.out / 'checkpoint'} (step {self.saved_step}), is intact: "
+                      f"continue it with --resume and a lower 'lr' in the config (now {self.cfg.lr})")
+        return (f"training diverged at step {self.step + 1}: {problem}{where}; the optimizer step was not "
+                f"applied and {advice}")
 
     # -- validation ---------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -153,13 +183,15 @@ class Trainer:
     # -- persistence ----------------------------------------------------------------------------------
     def save(self) -> Path:
         """Write the resumable checkpoint (a collective: every rank calls it, rank 0 writes)."""
-        return self.run.save(self.step, self.best_valid, self.slots)
+        path = self.run.save(self.step, self.best_valid, self.slots)
+        self.saved_step = self.step
+        return path
 
     def resume(self) -> None:
         """Every rank loads the same checkpoint; each takes its own slots' data positions."""
         resumed = self.run.resume()
         self.slots = [self._slot(s.index, resumed.slots[s.index]) for s in self.slots]
-        self.step = resumed.step
+        self.step = self.saved_step = resumed.step
         self.best_valid = resumed.best_valid
         self.run.truncate_log(self.step)
         log.info("resumed from %s at step %d", resumed.path, self.step)
@@ -174,7 +206,11 @@ class Trainer:
         bar = tqdm(total=end, initial=self.step, disable=not self.progress, dynamic_ncols=True, desc="train")
         started = time.time()
         while self.step < end:
-            losses = self.train_step()
+            try:
+                losses = self.train_step()
+            except TrainingDiverged as exc:
+                self.run.log({"step": self.step + 1, "diverged": str(exc)})  # dropped again by a resume
+                raise
             for t, v in losses.items():
                 ema[t] = v if t not in ema else 0.9 * ema[t] + 0.1 * v
             bar.update(1)
