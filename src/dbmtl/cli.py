@@ -32,6 +32,11 @@ def cmd_train(args) -> int:
         if trainer.group.is_main:
             print(f"checkpoint: {trainer.out / 'checkpoint'}  best: {trainer.out / 'best'}")
         trainer.group.barrier()  # no rank leaves while another still talks to it
+    except KeyboardInterrupt:
+        if trainer is not None and trainer.group.is_main:
+            print(f"dbmtl train: stopped at step {trainer.step}; the last checkpoint in {trainer.out / 'checkpoint'} "
+                  "is intact: continue with --resume", file=sys.stderr)
+        raise
     finally:
         trainer = None  # drops the wrapped model, and with it the last use of the process group
         destroy_process_group()
