@@ -61,7 +61,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         alphabet = Alphabet(list(tokens["tokens"]))
     except (ValueError, TypeError, KeyError) as exc:
         raise CheckpointError(f"{path}: {exc}") from None
-    Alphabet().check_compatible(alphabet, where=str(path))
+    try:
+        Alphabet().check_compatible(alphabet, where=str(path))
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
     with torch.device("meta"):  # shapes only: nothing is allocated before the file is checked
         expected = {k: tuple(v.shape) for k, v in Transformer(cfg).state_dict().items() if k != TIED}
     weights = path / "model.safetensors"
