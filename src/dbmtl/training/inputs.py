@@ -23,7 +23,7 @@ def labeled_pools(tasks: dict[str, float], train: TrainingData, layout: Layout, 
     for name in tasks:
         if name == "lm":
             continue
-        examples = labeled_examples(name, train, layout)
+        examples = labeled_examples(name, train, layout, soft_locations=True)
         if not examples:
             raise ValueError(f"task {name!r} has no training examples in the data")
         pools[name] = LabeledPool(examples, build_rng)
