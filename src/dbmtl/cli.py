@@ -21,7 +21,7 @@ def cmd_train(args) -> int:
     cfg = replace(cfg, out_dir=args.out or cfg.out_dir,
                   max_steps=cfg.max_steps if args.max_steps is None else args.max_steps,
                   corpus=args.corpus or cfg.corpus, threads=args.threads or cfg.threads)
-    data = load_training_data(resolve_data_dir(args.data_dir or cfg.data_dir))
+    data = load_training_data(resolve_data_dir(args.data_dir or cfg.data_dir), **cfg.data_settings())
     trainer = None
     try:
         trainer = Trainer(cfg, data, progress=not args.quiet)

@@ -13,6 +13,8 @@ def strict_from_dict(cls, d: dict, what: str):
 
 
 LABEL_INPUTS = ("teacher", "placeholder", "noised", "sampled")
+KINDS = ("decoder", "encoder", "onepass")
+BIDIRECTIONAL = ("encoder", "onepass")  # kinds whose labeled rows are read both ways
 
 
 @dataclass
@@ -22,7 +24,8 @@ class ModelConfig:
     context: tokens the model attends over; the per-task layouts in `dbmtl.data.layouts` fit inside it.
     n_segments: rows of the segment embedding (the layouts use 2 + one per task).
     kind: "decoder" (the paper: labels generated after `residues <CTRL>`) or "encoder" (the paper's named
-      fix: `<CTRL> residues` read both ways, an output at every residue; LM rows stay causal).
+      fix: `<CTRL> residues` read both ways, an output at every residue; LM rows stay causal), or
+      "onepass" (`<LOC> <MS> residues` read both ways: all four answers from one pass, dbmtl.data.onepass).
     rope_base: rotary frequency base; small values make short distances easy to tell apart.
     label_inputs: what the decoder reads in place of the previous labels while training:
       "teacher"     the true labels (the paper's teacher forcing; honest prediction then decodes freely)
@@ -65,18 +68,18 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
-        if self.kind not in ("decoder", "encoder"):
-            raise ValueError(f"kind must be 'decoder' or 'encoder', not {self.kind!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
         if self.label_inputs not in LABEL_INPUTS:
             raise ValueError(f"label_inputs must be one of {LABEL_INPUTS}, not {self.label_inputs!r}")
         if self.protein_pooling not in ("cls", "attention"):
             raise ValueError(f"protein_pooling must be 'cls' or 'attention', not {self.protein_pooling!r}")
-        if self.protein_pooling == "attention" and self.kind != "encoder":
-            raise ValueError("protein_pooling 'attention' is for the encoder kind")
+        if self.protein_pooling == "attention" and self.kind not in BIDIRECTIONAL:
+            raise ValueError("protein_pooling 'attention' is for the encoder and onepass kinds")
         if self.conv_kernel and (self.conv_kernel < 0 or self.conv_kernel % 2 == 0):
             raise ValueError(f"conv_kernel must be 0 or an odd width, not {self.conv_kernel}")
-        if self.conv_kernel and self.kind != "encoder":
-            raise ValueError("conv_kernel is for the encoder kind (decoding with a KV cache has no convolution state)")
+        if self.conv_kernel and self.kind not in BIDIRECTIONAL:
+            raise ValueError("conv_kernel is for the encoder and onepass kinds (decoding with a KV cache has no convolution state)")
         if self.n_segments < 1:
             raise ValueError(f"n_segments must be at least 1, not {self.n_segments}")
         if not 0.0 <= self.label_noise <= 1.0:

@@ -5,6 +5,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..data.catalog import LM_SOURCES, LOCALIZATION_SOURCES
 from ..model.config import PRESETS, ModelConfig, strict_from_dict
 from ..tasks import TASKS
 
@@ -41,6 +42,12 @@ class TrainConfig:
     lm_objective: str = "causal"
     mask_rate: float = 0.15
     lm_on_labeled: bool = False  # the LM task also reads the labeled training proteins' sequences
+    mask_labeled: bool = False  # onepass kind: labeled rows also hide residues and predict them (masked LM)
+    # where the training data come from (dbmtl.data.catalog): localization "subsets" (the default: what
+    # the first models saw), "deeploc1" (the paper's DeepLoc 1.0 training partition) or
+    # "deeploc1+deeploc2"; LM corpus "mmseqs2" (the default) or "mmseqs2+uniref"
+    localization_sources: str = "subsets"
+    lm_sources: str = "mmseqs2"
     lr: float = 2e-4
     warmup_steps: int = 16_000
     decay_steps: int = 250_000
@@ -80,6 +87,13 @@ class TrainConfig:
             raise ValueError(f"lm_objective must be 'causal' or 'masked', not {self.lm_objective!r}")
         if not 0.0 < self.mask_rate < 1.0:
             raise ValueError(f"mask_rate must be in (0, 1), not {self.mask_rate}")
+        if self.localization_sources not in LOCALIZATION_SOURCES:
+            raise ValueError(f"localization_sources must be one of {LOCALIZATION_SOURCES}, not {self.localization_sources!r}")
+        if self.lm_sources not in LM_SOURCES:
+            raise ValueError(f"lm_sources must be one of {LM_SOURCES}, not {self.lm_sources!r}")
+        if self.mask_labeled and (self.model.kind != "onepass" or not self.tasks.get("lm")):
+            raise ValueError("mask_labeled is for the onepass kind with an LM task weight (its labeled rows "
+                             "are then also masked-LM rows)")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, not {self.precision!r}")
         if self.parallel not in ("ddp", "fsdp"):
@@ -100,6 +114,10 @@ class TrainConfig:
             return self.lr * self.min_lr_ratio
         frac = (step - self.warmup_steps) / max(1, self.decay_steps - self.warmup_steps)
         return self.lr * (1.0 - frac * (1.0 - self.min_lr_ratio))
+
+    def data_settings(self) -> dict:
+        """The keywords of dbmtl.data.catalog.load_training_data this config asks for."""
+        return {"localization_sources": self.localization_sources, "lm_sources": self.lm_sources}
 
     def tokens_for(self, task: str) -> int:
         """The token budget of one micro-batch of `task`."""
