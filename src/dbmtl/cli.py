@@ -101,7 +101,7 @@ def cmd_evaluate(args) -> int:
                                           dtype=args.dtype, int8=args.int8, attention=args.attention)
     sets = args.sets.split(",") if args.sets else None
     results = evaluate(predictor, resolve_data_dir(args.data_dir), limit=args.limit, audit=args.audit,
-                       sets=sets, log=lambda m: print(m, file=sys.stderr))
+                       sets=sets, log=lambda m: print(m, file=sys.stderr), baseline=args.baseline)
     results["model"] = str(args.model)
     results["command"] = "dbmtl " + " ".join(sys.argv[1:]) if sys.argv and "dbmtl" in sys.argv[0] else None
     print(to_markdown(results))
@@ -282,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="beside each honest per-residue score, the scores that read true labels or use no "
                          "model (teacher-forced, copy previous true label, majority class), so a leak shows "
                          "at a glance (default: on; --no-audit skips the extra teacher-forced pass)")
+    ev.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                    help="beside the per-protein scores, a logistic regression on amino-acid composition (no "
+                         "model; needs scikit-learn, else skipped with a note; default: on)")
     model_options(ev)
     ev.set_defaults(func=cmd_evaluate)
 
