@@ -22,7 +22,7 @@ def cmd_train(args) -> int:
     cfg = replace(cfg, out_dir=args.out or cfg.out_dir,
                   max_steps=cfg.max_steps if args.max_steps is None else args.max_steps,
                   corpus=args.corpus or cfg.corpus, threads=args.threads or cfg.threads)
-    data = load_training_data(resolve_data_dir(args.data_dir or cfg.data_dir))
+    data = load_training_data(resolve_data_dir(args.data_dir or cfg.data_dir), **cfg.data_settings())
     trainer = None
     try:
         trainer = Trainer(cfg, data, progress=not args.quiet)
@@ -151,7 +151,7 @@ def cmd_evaluate(args) -> int:
     predictor = _predictor(args)
     sets = args.sets.split(",") if args.sets else None
     results = evaluate(predictor, resolve_data_dir(args.data_dir), limit=args.limit, audit=args.audit,
-                       sets=sets, log=lambda m: print(m, file=sys.stderr))
+                       sets=sets, log=lambda m: print(m, file=sys.stderr), baseline=args.baseline)
     results["model"] = str(args.model)
     results["command"] = "dbmtl " + " ".join(sys.argv[1:]) if sys.argv and "dbmtl" in sys.argv[0] else None
     print(to_markdown(results))
@@ -413,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="beside each honest per-residue score, the scores that read true labels or use no "
                          "model (teacher-forced, copy previous true label, majority class), so a leak shows "
                          "at a glance (default: on; --no-audit skips the extra teacher-forced pass)")
+    ev.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                    help="beside the per-protein scores, a logistic regression on amino-acid composition (no "
+                         "model; needs scikit-learn, else skipped with a note; default: on)")
     model_options(ev)
     ev.set_defaults(func=cmd_evaluate)
 

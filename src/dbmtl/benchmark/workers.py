@@ -71,7 +71,7 @@ def forward_worker(spec: dict) -> dict:
     dtype = resolve_dtype("fp32" if int8 else precision, device)
     model = build_model(spec["config"], spec.get("model"))
     cfg = model.cfg
-    causal = cfg.kind != "encoder"
+    causal = cfg.kind == "decoder"
     out = {"config": spec["config"], "dtype": precision, "batch": spec["batch"], "length": spec["length"],
            "params": sum(p.numel() for p in model.parameters()), "kind": cfg.kind, "causal": causal}
     if not int8:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..readers.leakage import LeakageGuard, sequence_key
-from ..readers.localization import read_deeploc_fasta, read_labeled_fasta_csv, read_sentences_labels
+from ..readers.localization import (read_deeploc2_tsv, read_deeploc_fasta, read_labeled_fasta_csv,
+                                     read_sentences_labels)
 from ..readers.records import ProteinRecord, ResidueRecord
 from ..readers.secondary_structure import read_cullpdb_csv, read_flip, read_netsurfp_csv
 from ..tasks import PROTEIN_TEST_SETS, RESIDUE_TEST_SETS
@@ -41,6 +43,18 @@ TRAINING_FILES = (
     f"{LOC_DIR}/deeploc_train_subset/deeploc_train_sub5k_fixed.fasta", f"{LOC_DIR}/deeploc_train_subset/deeploc_train.csv",
     *(f"{LOC_DIR}/seraveea_random_split/{part}/{name}" for part in ("val", "test") for name in ("sentences.txt", "labels.txt")),
 )
+UNIREF_SAMPLES = "unlabeled/uniref_samples"  # every *.fasta in it, with lm_sources "mmseqs2+uniref"
+LA_TRAIN_RECONSTRUCTED = f"{LOC_DIR}/light_attention_train_reconstructed/deeploc_our_train_set.reconstructed.fasta"
+DEEPLOC2_SINGLE = f"{LOC_DIR}/deeploc2_swissprot/deeploc2_single_label_filtered.fasta"
+DEEPLOC2_ALL = f"{LOC_DIR}/deeploc2_swissprot/deeploc2_filtered.tsv"
+# Localization training data, chosen by the training config's `localization_sources`:
+#   "subsets"            the DeepLoc 1.0 training subsets the first models were trained on (the default,
+#                        so older configs keep their data)
+#   "deeploc1"           the paper's setting: the DeepLoc 1.0 training partition (Light Attention's training
+#                        split, reconstructed) plus the subsets, all DeepLoc 1.0 training data
+#   "deeploc1+deeploc2"  plus the DeepLoc 2.0 Swiss-Prot proteins DeepLoc 1.0 lacks, several locations too
+LOCALIZATION_SOURCES = ("subsets", "deeploc1", "deeploc1+deeploc2")
+LM_SOURCES = ("mmseqs2", "mmseqs2+uniref")
 
 
 def resolve_data_dir(explicit: str | Path | None = None) -> Path:
@@ -105,6 +119,7 @@ class TrainingData:
     protein: list[ProteinRecord] = field(default_factory=list)
     corpus_paths: list[Path] = field(default_factory=list)
     guard: LeakageGuard = field(default_factory=LeakageGuard)
+    settings: dict = field(default_factory=dict)  # the source settings it was built with (empty: unknown)
 
     def split(self, name: str) -> "TrainingData":
         return TrainingData(
@@ -112,6 +127,7 @@ class TrainingData:
             [r for r in self.protein if r.split == name],
             self.corpus_paths,
             self.guard,
+            self.settings,
         )
 
 
@@ -146,16 +162,23 @@ def secondary_structure_training(data_dir: Path, guard: LeakageGuard, valid_perc
     return list(guard.filter(by_seq.values(), "secondary structure"))
 
 
-def localization_training(data_dir: Path, guard: LeakageGuard, valid_percent: int = 10) -> list[ProteinRecord]:
-    """Union of the full DeepLoc file's training partition (when present), the LA validation file (location + membrane), the DeepLoc training subset and the random
-    re-split (location only), deduplicated on sequence in that order of preference, minus every test
-    protein. `valid_percent` of it is held out (by sequence digest) for model selection.
+def localization_training(data_dir: Path, guard: LeakageGuard, valid_percent: int = 10,
+                          sources: str = "subsets") -> list[ProteinRecord]:
+    """Union of the full DeepLoc file's training partition (when present), the reconstructed LA training
+    split (with `sources` "deeploc1..."), the LA validation file (location + membrane), the DeepLoc training subset and the random
+    re-split (location only), then the DeepLoc 2.0 proteins (with "deeploc1+deeploc2"), deduplicated on
+    sequence in that order of preference, minus every test protein. `valid_percent` of it is held out (by
+    sequence digest) for model selection.
     """
+    if sources not in LOCALIZATION_SOURCES:
+        raise ValueError(f"localization_sources must be one of {LOCALIZATION_SOURCES}, not {sources!r}")
     loc = data_dir / LOC_DIR
-    sources = []
+    readers = []
     if (data_dir / DEEPLOC_FULL).exists():  # all of DeepLoc 1.0, when a user has it: its training partition
-        sources.append(r for r in read_deeploc_fasta(data_dir / DEEPLOC_FULL) if r.split == "train")
-    sources += [
+        readers.append(r for r in read_deeploc_fasta(data_dir / DEEPLOC_FULL) if r.split == "train")
+    if sources != "subsets":
+        readers.append(read_deeploc_fasta(data_dir / LA_TRAIN_RECONSTRUCTED, split="train"))
+    readers += [
         read_deeploc_fasta(loc / "light_attention" / "deeploc_our_val_set.fasta", split="train"),
         read_labeled_fasta_csv(
             loc / "deeploc_train_subset" / "deeploc_train_sub5k_fixed.fasta",
@@ -164,17 +187,34 @@ def localization_training(data_dir: Path, guard: LeakageGuard, valid_percent: in
         read_sentences_labels(loc / "seraveea_random_split" / "val", "seraveea_val"),
         read_sentences_labels(loc / "seraveea_random_split" / "test", "seraveea_test"),
     ]
+    if sources == "deeploc1+deeploc2":  # the FASTA's single-location proteins are also in the TSV
+        readers += [read_deeploc_fasta(data_dir / DEEPLOC2_SINGLE, split="train"), read_deeploc2_tsv(data_dir / DEEPLOC2_ALL)]
     by_seq: dict[str, ProteinRecord] = {}
-    for source in sources:
+    for source in readers:
         for rec in source:
             by_seq.setdefault(rec.sequence, rec)
     records = list(guard.filter(by_seq.values(), "localization"))
     for rec in records:
         rec.split = "valid" if in_holdout(rec.sequence, valid_percent) else "train"
+    if sources != "subsets":
+        log.info("localization (%s): %d proteins (%s), %d with several locations, %d with M/S, %d held out",
+                 sources, len(records), ", ".join(f"{k} {v}" for k, v in sorted(Counter(r.source for r in records).items())),
+                 sum(r.locations is not None for r in records), sum(r.membrane is not None for r in records),
+                 sum(r.split == "valid" for r in records))
     return records
 
 
-def load_training_data(data_dir: Path) -> TrainingData:
+def corpus_files(data_dir: Path, lm_sources: str = "mmseqs2") -> list[Path]:
+    """The LM corpus FASTA files present in the data folder: the MMseqs2 examples, plus the UniRef samples."""
+    if lm_sources not in LM_SOURCES:
+        raise ValueError(f"lm_sources must be one of {LM_SOURCES}, not {lm_sources!r}")
+    paths = [data_dir / p for p in CORPUS_FILES if (data_dir / p).exists()]
+    if lm_sources == "mmseqs2+uniref":
+        paths += sorted((data_dir / UNIREF_SAMPLES).glob("*.fasta"))
+    return paths
+
+
+def load_training_data(data_dir: Path, localization_sources: str = "subsets", lm_sources: str = "mmseqs2") -> TrainingData:
     """All training sources of the data folder; a missing source or test set (the leakage guard would
     filter nothing) is an error naming what is missing, not a smaller or leaking training set."""
     data_dir = Path(data_dir)
@@ -186,8 +226,9 @@ def load_training_data(data_dir: Path) -> TrainingData:
     guard = evaluation_guard(data_dir)
     return TrainingData(
         residue=secondary_structure_training(data_dir, guard),
-        protein=localization_training(data_dir, guard),
-        corpus_paths=[data_dir / p for p in CORPUS_FILES if (data_dir / p).exists()],
+        protein=localization_training(data_dir, guard, sources=localization_sources),
+        corpus_paths=corpus_files(data_dir, lm_sources),
         guard=guard,
+        settings={"localization_sources": localization_sources, "lm_sources": lm_sources},
     )
 

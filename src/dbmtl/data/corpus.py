@@ -105,12 +105,13 @@ class WithLabeledSequences:
 class CorpusStream:
     """LM examples from one stream of a corpus (stream `index` of `count`: each gradient-accumulation slot
     reads its own). Its place is (epoch, offset): sequences consumed in the current pass.
-    masked: rows for the masked-LM objective (encoder) instead of next-residue rows."""
+    masked: rows for the masked-LM objective (encoder) instead of next-residue rows; make_example, when
+    given, builds the rows instead (called as masked_lm_example is)."""
 
     def __init__(self, corpus, alphabet: Alphabet, context: int, index: int = 0, count: int = 1, seed: int = 0,
-                 workers: int = 0, epoch: int = 0, offset: int = 0, masked: bool = False):
+                 workers: int = 0, epoch: int = 0, offset: int = 0, masked: bool = False, make_example=None):
         self.corpus = corpus
-        self.make_example = masked_lm_example if masked else lm_example
+        self.make_example = make_example or (masked_lm_example if masked else lm_example)
         self.alphabet = alphabet
         self.context = context
         self.index, self.count, self.seed, self.workers = index, count, seed, workers

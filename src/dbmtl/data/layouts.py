@@ -261,8 +261,12 @@ LAYOUTS = {layout.kind: layout for layout in (DecoderLayout, EncoderLayout)}
 
 
 def layout_for(kind: str, alphabet: Alphabet, context: int, n_segments: int = SEGMENTS_USED) -> Layout:
-    """The layout of a model kind ("decoder" or "encoder") for a model with `context` positions and
+    """The layout of a model kind ("decoder", "encoder" or "onepass") for a model with `context` positions and
     `n_segments` segment embeddings."""
     if n_segments < SEGMENTS_USED:
         raise ValueError(f"the row layouts use {SEGMENTS_USED} segments; the model has {n_segments}")
+    if kind == "onepass":  # its rows carry several targets each: dbmtl.data.onepass, built on this module
+        from .onepass import OnePassLayout
+
+        return OnePassLayout(alphabet, context)
     return LAYOUTS[kind](alphabet, context)

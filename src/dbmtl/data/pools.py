@@ -48,8 +48,10 @@ class LabeledPool:
         return self.examples[lo:hi]
 
 
-def labeled_examples(task_name: str, data, layout: Layout) -> list[Example]:
-    """All training examples of one labeled task from TrainingData (records lacking that label skipped)."""
+def labeled_examples(task_name: str, data, layout: Layout, soft_locations: bool = False) -> list[Example]:
+    """All training examples of one labeled task from TrainingData (records lacking that label skipped).
+    soft_locations: a protein with several locations (record.locations) gets the location loss of a
+    target uniform over them, as one row per location weighted 1/k (rows hold one target each)."""
     task = TASKS[task_name]
     out: list[Example] = []
     if task.kind == "residue":
@@ -63,4 +65,9 @@ def labeled_examples(task_name: str, data, layout: Layout) -> list[Example]:
             label = getattr(r, task.field)
             if label is not None:
                 out.append(layout.protein_example(task, r.sequence, label))
+            elif soft_locations and task_name == "loc" and r.locations:
+                for location in r.locations:
+                    ex = layout.protein_example(task, r.sequence, location)
+                    ex.weights /= len(r.locations)
+                    out.append(ex)
     return out

@@ -81,3 +81,21 @@ def per_protein_accuracy(predicted: list[str], true: list[str | None], classes: 
         "classes": list(classes),
         "confusion": cm.tolist(),
     }
+
+
+def expected_calibration_error(probabilities: np.ndarray, true: np.ndarray, n_bins: int = 15) -> float:
+    """ECE (Guo et al. 2017): proteins binned by their top probability into `n_bins` equal-width bins
+    (i/n, (i+1)/n]; the mean over bins, weighted by their share of proteins, of |accuracy - mean top
+    probability|. 0 for a calibrated model; a model that says 99% and is right half the time scores 0.49.
+    probabilities: (n, classes); true: (n,) class indices."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    if len(probabilities) == 0:
+        return float("nan")
+    confidence = probabilities.max(1)
+    correct = probabilities.argmax(1) == np.asarray(true)
+    bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    ece = 0.0
+    for b in np.unique(bins):
+        inside = bins == b
+        ece += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(ece)

@@ -5,17 +5,21 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from ..data.catalog import TEST_SET_FILES, protein_test_sets, require_test_sets, residue_test_sets
 from ..inference.predictor import Predictor
 from ..tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS
 from .audit import copy_previous_labels, majority_labels, teacher_forced_residues
 from .compare import weighted_tasks
-from .metrics import per_protein_accuracy, per_residue_accuracy
+from .baselines import composition_baseline
+from .metrics import expected_calibration_error, per_protein_accuracy, per_residue_accuracy
 
 
 def evaluate(predictor: Predictor, data_dir: Path, limit: int | None = None, audit: bool = True,
-             sets: list[str] | None = None, log=print) -> dict:
-    """Scores per set and task; `limit` keeps the first N proteins of each set (for quick checks).
+             sets: list[str] | None = None, log=print, baseline: bool = True) -> dict:
+    """Scores per set and task; `limit` keeps the first N proteins of each set (for quick checks);
+    `baseline`: also score the composition baseline on the per-protein sets (dbmtl.evaluation.baselines).
     A data folder without test sets, or a set file without proteins, is an error: an empty report would
     read as a model that was scored."""
     if limit is not None and limit < 1:
@@ -70,10 +74,22 @@ def evaluate(predictor: Predictor, data_dir: Path, limit: int | None = None, aud
             field = TASKS[task_name].field
             entry[task_name] = per_protein_accuracy([p.labels[task_name] for p in preds],
                                                     [getattr(r, field) for r in records], TASKS[task_name].labels)
+            entry[task_name]["ece"] = protein_ece(preds, records, TASKS[task_name])
+        if baseline:
+            entry["composition_baseline"] = composition_baseline(data_dir, records)
         entry["seconds"] = round(time.time() - t0, 1)
         results["sets"][name] = entry
         log(f"{name}: {len(records)} proteins in {entry['seconds']} s")
     return results
+
+
+def protein_ece(preds: list, records: list, task) -> float:
+    """Expected calibration error of a per-protein task over the proteins with a known label."""
+    pairs = [(p.probabilities[task.name], getattr(r, task.field)) for p, r in zip(preds, records)]
+    known = [(pr, task.labels.index(g)) for pr, g in pairs if g is not None]
+    if not known:
+        return float("nan")
+    return expected_calibration_error(np.stack([pr for pr, _ in known]), np.array([g for _, g in known]))
 
 
 def _pct(x: float) -> str:
@@ -112,12 +128,17 @@ def to_markdown(results: dict) -> str:
                         lines.append(f"| {name} | {t.upper()} | {_pct(e[t]['mean'])} | {tf} | "
                                      f"{_pct(a['copy_previous_true_label']['mean'])} | {_pct(a['majority_class']['mean'])} |")
     if protein:
-        lines += ["", "Per-protein; accuracy in %, 95% bootstrap interval", "",
-                  "| set | proteins | Q10 | MCC (10 classes) | Q2 (membrane) | proteins with M/S |", "|---|---:|---|---:|---|---:|"]
+        lines += ["", "Per-protein; accuracy in %, 95% bootstrap interval; ECE: expected calibration error "
+                  "(15 bins of the top probability; 0 = calibrated)", "",
+                  "| set | proteins | Q10 | MCC (10 classes) | Q2 (membrane) | proteins with M/S | ECE location | ECE membrane |",
+                  "|---|---:|---|---:|---|---:|---:|---:|"]
         for name, e in protein.items():
-            loc, ms = e["loc"], e["ms"]
-            q2 = _with_ci(ms, "accuracy") if ms.get("n_proteins") else "-"
-            lines.append(f"| {name} | {loc['n_proteins']} | {_with_ci(loc, 'accuracy')} | {loc['mcc']:.3f} | {q2} | {ms.get('n_proteins', 0)} |")
+            lines.append(_protein_row(name, e["loc"], e["ms"]))
+            base = e.get("composition_baseline")
+            if base and "skipped" in base:
+                lines.append(f"| composition baseline (logistic regression, no model) | skipped: {base['skipped']} |")
+            elif base:
+                lines.append(_protein_row("composition baseline (logistic regression, no model)", base["loc"], base["ms"]))
         for name, e in protein.items():
             loc = e["loc"]
             lines += ["", f"{name} location confusion matrix (rows true, columns predicted)", "",
@@ -126,6 +147,13 @@ def to_markdown(results: dict) -> str:
             for c, row in zip(loc["classes"], loc["confusion"]):
                 lines.append(f"| {c} | " + " | ".join(map(str, row)) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _protein_row(name: str, loc: dict, ms: dict) -> str:
+    q2 = _with_ci(ms, "accuracy") if ms.get("n_proteins") else "-"
+    ece = [f"{s['ece']:.3f}" if s.get("ece") is not None else "-" for s in (loc, ms)]
+    return (f"| {name} | {loc['n_proteins']} | {_with_ci(loc, 'accuracy')} | {loc['mcc']:.3f} | {q2} | "
+            f"{ms.get('n_proteins', 0)} | {ece[0]} | {ece[1]} |")
 
 
 def write_report(results: dict, out_dir: Path) -> tuple[Path, Path]:

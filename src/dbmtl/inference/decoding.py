@@ -7,6 +7,7 @@ Per-residue strategies, one per way a model was trained:
   "free"         free-running greedy decoding of `residues <CTRL>` with a KV cache, one label per residue,
                  restricted to the task's label tokens (decoders trained with teacher forcing)
 Per-protein labels are read where the layout puts the answer, restricted to the task's labels.
+A onepass model answers everything from one pass per row (`one_pass`).
 Rows are sorted by length and packed to a token budget; a row's result does not depend on which other
 rows share its batch (padding is masked).
 """
@@ -20,9 +21,11 @@ import torch
 
 from ..data.batching import token_budget_batches
 from ..data.layouts import Batch, Example, Layout, answer_row, collate, encoder_row
+from ..data.onepass import PREFIX, OnePassHeads, OnePassLayout
 from ..model.transformer import KVCache
 from ..tasks import Task
 from ..tokens import Alphabet
+from .windows import residue_windows, stitch_windows
 
 
 @dataclass
@@ -132,10 +135,15 @@ def free_running_residues(runner: BatchedModel, task: Task, pieces: list[str]) -
 @torch.inference_mode()
 def residue_states(runner: BatchedModel, task: Task, pieces: list[str]) -> list[np.ndarray]:
     """(L, n_embd) float32 final hidden states of each residue, from the row the model reads for `task`:
-    an encoder's `<CTRL> residues` (columns 1..L, bidirectional), a decoder's `residues <CTRL>`
+    an encoder's `<CTRL> residues` (columns 1..L, bidirectional), a onepass model's one row (`task` does
+    not matter), a decoder's `residues <CTRL>`
     (columns 0..L-1, causal: residue k has seen residues 1..k only)."""
-    if runner.model.cfg.kind == "encoder":
+    cfg = runner.model.cfg
+    if cfg.kind == "encoder":
         rows, first = [encoder_row(runner.alphabet, task, p) for p in pieces], 1
+    elif cfg.kind == "onepass":  # one row for every task: `<LOC> <MS> residues`
+        layout = OnePassLayout(runner.alphabet, cfg.context)
+        rows, first = [layout.prediction_row(p) for p in pieces], PREFIX
     else:
         rows, first = [answer_row(runner.alphabet, task, p, torch.tensor([], dtype=torch.long)) for p in pieces], 0
     out: list[np.ndarray | None] = [None] * len(rows)
@@ -146,11 +154,47 @@ def residue_states(runner: BatchedModel, task: Task, pieces: list[str]) -> list[
     return out
 
 
+def one_pass(runner: BatchedModel, layout: OnePassLayout, sequences: list[str]) -> list[dict[str, np.ndarray]]:
+    """Every answer of a onepass model, {"ss8", "ss3", "loc", "ms"} per protein. A protein that fits the
+    context is one row, read once for all four; a longer one is windows for the per-residue answers (each
+    residue from the window where it is most central) plus its first/last-cropped row for the per-protein
+    answers. SS3 is the SS8 distribution summed over each class."""
+    heads = OnePassHeads(runner.alphabet, runner.device)
+    to_ss3 = heads.ss3_of_ss8.cpu().numpy()
+    window = layout.max_residue_length()
+    rows, owners = [], []  # owners: (protein, residue span or None, whether it gives the per-protein answers)
+    for k, seq in enumerate(sequences):
+        spans = residue_windows(len(seq), window)
+        for span in spans:
+            rows.append(layout.prediction_row(seq[span[0] : span[1]]))
+            owners.append((k, span, len(spans) == 1))
+        if len(spans) > 1:
+            rows.append(layout.prediction_row(layout.crop_protein(seq)))
+            owners.append((k, None, True))
+    pieces: list[list] = [[] for _ in sequences]
+    out: list[dict] = [{} for _ in sequences]
+    for batch_ids, logits, _ in runner.forward_batches(rows):
+        ss8 = torch.softmax(logits[..., heads.ss8].float(), -1).cpu().numpy()
+        loc = torch.softmax(logits[:, 0, heads.loc].float(), -1).cpu().numpy()
+        ms = torch.softmax(logits[:, 1, heads.ms].float(), -1).cpu().numpy()
+        for j, i in enumerate(batch_ids):
+            k, span, whole = owners[i]
+            if span is not None:
+                pieces[k].append((span, ss8[j, PREFIX : PREFIX + span[1] - span[0]]))
+            if whole:
+                out[k]["loc"], out[k]["ms"] = loc[j], ms[j]
+    for k, seq in enumerate(sequences):
+        spans, probs = zip(*sorted(pieces[k], key=lambda p: p[0]))
+        out[k]["ss8"] = probs[0] if len(spans) == 1 else stitch_windows(len(seq), list(spans), list(probs))
+        out[k]["ss3"] = out[k]["ss8"] @ to_ss3
+    return out
+
+
 RESIDUE_STRATEGIES = {"encoder": encoder_residues, "placeholder": placeholder_residues, "free": free_running_residues}
 
 
 def residue_strategy(kind: str, label_inputs: str) -> str:
     """The honest per-residue strategy for a model: what it was trained to read in place of labels."""
-    if kind == "encoder":
-        return "encoder"
+    if kind in ("encoder", "onepass"):
+        return kind
     return "placeholder" if label_inputs == "placeholder" else "free"

@@ -26,7 +26,7 @@ from ..model.checkpoint import load_checkpoint
 from ..model.transformer import Transformer
 from ..tasks import OUTPUT_TASKS, TASKS, Task
 from ..tokens import AMINO_ACIDS, Alphabet
-from .decoding import (RESIDUE_STRATEGIES, BatchedModel, label_slots, protein_probabilities,
+from .decoding import (RESIDUE_STRATEGIES, BatchedModel, label_slots, one_pass, protein_probabilities,
                        residue_states, residue_strategy)
 from .runtime import default_batch_tokens, prepare_model, resolve_dtype
 from .windows import windowed
@@ -104,16 +104,17 @@ class Predictor:
             check_sequence(rid, seq)
         seqs = [s for _, s, _ in items]
         preds = [ProteinPrediction(rid, seq, description=desc) for rid, seq, desc in items]
+        answers = self.one_pass(seqs) if self.kind == "onepass" else None  # every task from one pass
         for name in tasks:
             task = TASKS[name]
             if task.kind == "residue":
-                results = self.predict_residues(seqs, task)
+                results = [a[name] for a in answers] if answers is not None else self.predict_residues(seqs, task)
                 _check_finite(results, preds, name)
                 for p, probs in zip(preds, results):
                     p.probabilities[name] = probs
                     p.labels[name] = label_string(task.labels, probs.argmax(1))
             elif task.kind == "protein":
-                probs = self.predict_proteins(seqs, task)
+                probs = [a[name] for a in answers] if answers is not None else self.predict_proteins(seqs, task)
                 _check_finite(probs, preds, name)
                 for p, pr in zip(preds, probs):
                     p.probabilities[name] = pr
@@ -124,12 +125,20 @@ class Predictor:
 
     def predict_proteins(self, sequences: Sequence[str], task: Task) -> list[np.ndarray]:
         """(n_labels,) probabilities per protein for a per-protein task."""
+        if self.kind == "onepass":
+            return [a[task.name] for a in self.one_pass(sequences)]
         return protein_probabilities(self.runner, self.layout, task, list(sequences))
+
+    def one_pass(self, sequences: Sequence[str]) -> list[dict[str, np.ndarray]]:
+        """A onepass model's four answers per protein ({task: probabilities}), one pass per row."""
+        return one_pass(self.runner, self.layout, list(sequences))
 
     @torch.inference_mode()
     def predict_residues(self, sequences: Sequence[str], task: Task, mode: str | None = None) -> list[np.ndarray]:
         """(L, n_labels) probabilities per protein for a per-residue task, never reading a true label."""
         mode = mode or self.residue_mode
+        if self.kind == "onepass" and mode == "onepass":
+            return [a[task.name] for a in self.one_pass(sequences)]
         if mode not in RESIDUE_STRATEGIES:
             raise ValueError(f"unknown per-residue mode {mode!r}")
         if (mode == "encoder") != (self.kind == "encoder"):
@@ -150,8 +159,8 @@ class Predictor:
     def teacher_forced_residues(self, sequences: Sequence[str], labels: Sequence[str], task: Task) -> list[np.ndarray]:
         """(L, n_labels) probabilities of a decoder fed `residues <CTRL> true-labels`: the paper's leaky
         evaluation, for the audit only (it reads the true labels)."""
-        if self.kind == "encoder":
-            raise ValueError("an encoder never reads labels: it has no teacher-forced score")
+        if self.kind != "decoder":
+            raise ValueError(f"the {self.kind} kind never reads labels: it has no teacher-forced score")
 
         def pass_over(pieces):
             seqs = [s for s, _ in pieces]

@@ -96,6 +96,8 @@ def check_fields(obj, what: str, bounds: dict[str, Bound]) -> None:
 
 
 LABEL_INPUTS = ("teacher", "placeholder", "noised", "sampled")
+KINDS = ("decoder", "encoder", "onepass")
+BIDIRECTIONAL = ("encoder", "onepass")  # kinds whose labeled rows are read both ways
 
 # Sizes beyond these are typos (an extra zero), refused before any weight is allocated.
 MAX_PARAMS = 20_000_000_000
@@ -113,7 +115,8 @@ class ModelConfig:
     context: tokens the model attends over; the per-task layouts in `dbmtl.data.layouts` fit inside it.
     n_segments: rows of the segment embedding (the layouts use 2 + one per task).
     kind: "decoder" (the paper: labels generated after `residues <CTRL>`) or "encoder" (the paper's named
-      fix: `<CTRL> residues` read both ways, an output at every residue; LM rows stay causal).
+      fix: `<CTRL> residues` read both ways, an output at every residue; LM rows stay causal), or
+      "onepass" (`<LOC> <MS> residues` read both ways: all four answers from one pass, dbmtl.data.onepass).
     rope_base: rotary frequency base; small values make short distances easy to tell apart.
     label_inputs: what the decoder reads in place of the previous labels while training:
       "teacher"     the true labels (the paper's teacher forcing; honest prediction then decodes freely)
@@ -163,18 +166,18 @@ class ModelConfig:
         if self.n_params() > MAX_PARAMS:
             raise ValueError(f"model config: {self.n_params() / 1e9:.1f} billion parameters (n_layer {self.n_layer}, "
                              f"n_embd {self.n_embd}) is over the {MAX_PARAMS / 1e9:.0f} billion this code is built for")
-        if self.kind not in ("decoder", "encoder"):
-            raise ValueError(f"kind must be 'decoder' or 'encoder', not {self.kind!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"model config: 'kind' must be one of {KINDS}, not {self.kind!r}")
         if self.label_inputs not in LABEL_INPUTS:
             raise ValueError(f"label_inputs must be one of {LABEL_INPUTS}, not {self.label_inputs!r}")
         if self.protein_pooling not in ("cls", "attention"):
             raise ValueError(f"protein_pooling must be 'cls' or 'attention', not {self.protein_pooling!r}")
-        if self.protein_pooling == "attention" and self.kind != "encoder":
-            raise ValueError("protein_pooling 'attention' is for the encoder kind")
+        if self.protein_pooling == "attention" and self.kind not in BIDIRECTIONAL:
+            raise ValueError("protein_pooling 'attention' is for the encoder and onepass kinds")
         if self.conv_kernel and (self.conv_kernel < 0 or self.conv_kernel % 2 == 0):
             raise ValueError(f"conv_kernel must be 0 or an odd width, not {self.conv_kernel}")
-        if self.conv_kernel and self.kind != "encoder":
-            raise ValueError("conv_kernel is for the encoder kind (decoding with a KV cache has no convolution state)")
+        if self.conv_kernel and self.kind not in BIDIRECTIONAL:
+            raise ValueError("conv_kernel is for the encoder and onepass kinds (decoding with a KV cache has no convolution state)")
 
     def to_dict(self) -> dict:
         return asdict(self)

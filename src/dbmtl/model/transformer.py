@@ -178,6 +178,7 @@ class Transformer(nn.Module):
         self.ln_f = nn.LayerNorm(cfg.n_embd)
         # per-feature attention scores over residues for per-protein answers (protein_pooling "attention")
         self.pool = nn.Linear(cfg.n_embd, cfg.n_embd) if cfg.protein_pooling == "attention" else None
+        self.prefix = 2 if cfg.kind == "onepass" else 1  # columns before the residues: <CTRL>, or <LOC> <MS>
         self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
         self.head.weight = self.wte.weight  # tied input / output embeddings
         self.apply(self._init_weights)
@@ -248,12 +249,14 @@ class Transformer(nn.Module):
         return x if hidden else self.head(x)
 
     def _pool_residues(self, x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
-        """Add to the control token's state (column 0, where per-protein labels are read) a per-feature
-        softmax-weighted average of the residue states (columns 1.., padding excluded)."""
-        residues = x[:, 1:]
+        """Add to the states where per-protein labels are read (the control token, column 0; one-pass rows:
+        <LOC> and <MS>, columns 0 and 1) a per-feature softmax-weighted average of the residue states (the
+        columns after them, padding excluded)."""
+        k = self.prefix
+        residues = x[:, k:]
         scores = self.pool(residues).float()
         if valid is not None:
-            scores = scores.masked_fill(~valid[:, 1:, None], float("-inf"))
+            scores = scores.masked_fill(~valid[:, k:, None], float("-inf"))
         weights = torch.softmax(scores, dim=1).to(residues.dtype)
         pooled = (weights * residues).sum(1, keepdim=True)
-        return torch.cat([x[:, :1] + pooled, residues], dim=1)
+        return torch.cat([x[:, :k] + pooled, residues], dim=1)

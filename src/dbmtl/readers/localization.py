@@ -88,3 +88,27 @@ def read_sentences_labels(directory: str | Path, prefix: str) -> Iterator[Protei
             if loc not in LOCATIONS:
                 raise FastaFormatError(f"{label_file} line {n}: record {rid!r}: unknown location {loc!r}")
             yield ProteinRecord(rid, seq, loc, None, "train", source=f"{directory.parent.name}/{directory.name}")
+
+
+def read_deeploc2_tsv(path: str | Path) -> Iterator[ProteinRecord]:
+    """DeepLoc 2.0 proteins as `deeploc2_filtered.tsv` holds them (`accession, locations, membrane, kingdom,
+    partition, sequence`; one to five locations joined by '|', already spelled as DeepLoc 1.0's classes).
+    A protein with one location gets it as `location`; one with several gets them as `locations`."""
+    from .secondary_structure import _check_letters
+
+    with open_text(path) as fh:
+        column, rows = csv_rows(fh, path, {"accession", "locations", "membrane", "sequence"}, delimiter="\t")
+        for row_no, row in rows:
+            rid, seq = row[column["accession"]], row[column["sequence"]].strip().upper()
+            where = f"{path} row {row_no}"
+            if not seq:
+                raise FastaFormatError(f"{where}: record {rid!r}: empty sequence")
+            _check_letters(where, rid, "amino-acid", seq, set(AMINO_ACIDS))
+            locations = tuple(row[column["locations"]].split("|"))
+            unknown = set(locations) - set(LOCATIONS)
+            if unknown:
+                raise FastaFormatError(f"{where}: record {rid!r}: unknown locations {sorted(unknown)}")
+            membrane = row[column["membrane"]] if row[column["membrane"]] in MEMBRANE_LABELS else None
+            several = len(locations) > 1
+            yield ProteinRecord(rid, seq, None if several else locations[0], membrane, "train",
+                                source=Path(path).name, locations=locations if several else None)

@@ -35,7 +35,11 @@ class ResidueRecord:
 
 @dataclass
 class ProteinRecord:
-    """A protein with per-protein labels; None means unknown (excluded from loss and score)."""
+    """A protein with per-protein labels; None means unknown (excluded from loss and score).
+
+    locations: set for a protein with several locations (DeepLoc 2.0); its `location` is then None, so
+    a hard-label loss or score never sees it, and training may use them as a soft target.
+    """
 
     id: str
     sequence: str
@@ -43,3 +47,4 @@ class ProteinRecord:
     membrane: str | None
     split: str = "train"
     source: str = ""
+    locations: tuple[str, ...] | None = None

@@ -13,13 +13,13 @@ from .fasta import FastaFormatError
 Rows = Iterator[tuple[int, list[str]]]
 
 
-def csv_rows(fh: IO[str], path: str | Path, required: set[str]) -> tuple[dict[str, int], Rows]:
+def csv_rows(fh: IO[str], path: str | Path, required: set[str], delimiter: str = ",") -> tuple[dict[str, int], Rows]:
     """-> (column index by stripped header name, (row number, fields) for each non-blank data row).
 
     Row numbers count data rows from 1, blank rows included, so they match a spreadsheet view minus the
     header. A row whose field count differs from the header's is an error.
     """
-    reader = csv.reader(fh)
+    reader = csv.reader(fh, delimiter=delimiter)
 
     def rows() -> Iterator[list[str]]:
         while True:

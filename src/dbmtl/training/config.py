@@ -54,6 +54,12 @@ class TrainConfig:
     lm_objective: Literal["causal", "masked"] = "causal"
     mask_rate: float = 0.15
     lm_on_labeled: bool = False  # the LM task also reads the labeled training proteins' sequences
+    mask_labeled: bool = False  # onepass kind: labeled rows also hide residues and predict them (masked LM)
+    # where the training data come from (dbmtl.data.catalog): localization "subsets" (the default: what
+    # the first models saw), "deeploc1" (the paper's DeepLoc 1.0 training partition) or
+    # "deeploc1+deeploc2"; LM corpus "mmseqs2" (the default) or "mmseqs2+uniref"
+    localization_sources: Literal["subsets", "deeploc1", "deeploc1+deeploc2"] = "subsets"  # see dbmtl.data.catalog
+    lm_sources: Literal["mmseqs2", "mmseqs2+uniref"] = "mmseqs2"
     lr: float = 2e-4
     warmup_steps: int = 16_000
     decay_steps: int = 250_000
@@ -88,6 +94,9 @@ class TrainConfig:
             raise ValueError(f"training config: 'tasks' has unknown tasks {sorted(unknown)}; tasks are {sorted(TASKS)}")
         if not any(w > 0 for w in self.tasks.values()):
             raise ValueError("training config: 'tasks' needs at least one task with a positive weight")
+        if self.mask_labeled and (self.model.kind != "onepass" or not self.tasks.get("lm")):
+            raise ValueError("training config: 'mask_labeled' is for the onepass kind with an LM task weight "
+                             "(its labeled rows are then also masked-LM rows)")
         odd = set(self.task_batch_tokens) - set(self.tasks)
         if odd:
             raise ValueError(f"training config: 'task_batch_tokens' names tasks that are not trained: {sorted(odd)}")
@@ -99,6 +108,10 @@ class TrainConfig:
             return self.lr * self.min_lr_ratio
         frac = (step - self.warmup_steps) / max(1, self.decay_steps - self.warmup_steps)
         return self.lr * (1.0 - frac * (1.0 - self.min_lr_ratio))
+
+    def data_settings(self) -> dict:
+        """The keywords of dbmtl.data.catalog.load_training_data this config asks for."""
+        return {"localization_sources": self.localization_sources, "lm_sources": self.lm_sources}
 
     def tokens_for(self, task: str) -> int:
         """The token budget of one micro-batch of `task`."""

@@ -23,7 +23,7 @@ def labeled_pools(tasks: dict[str, float], train: TrainingData, layout: Layout, 
     for name in tasks:
         if name == "lm":
             continue
-        examples = labeled_examples(name, train, layout)
+        examples = labeled_examples(name, train, layout, soft_locations=True)
         if not examples:
             raise ValueError(f"task {name!r} has no training examples in the data")
         pools[name] = LabeledPool(examples, build_rng)
@@ -60,16 +60,29 @@ class Slot:
 
 
 def make_slot(cfg: TrainConfig, index: int, corpus, alphabet: Alphabet, context: int, masked: bool,
-              state: dict | None = None) -> Slot:
-    """Slot `index` at its start, or at the position `state` (from `Slot.state`) records."""
+              state: dict | None = None, make_example=None) -> Slot:
+    """Slot `index` at its start, or at the position `state` (from `Slot.state`) records; make_example:
+    how its LM rows are built, when not as `masked` says (see CorpusStream)."""
     rng = np.random.default_rng([cfg.seed, index])
     if state is not None:
         rng.bit_generator.state = state["rng"]
     lm = None
     if corpus is not None:
         lm = CorpusStream(corpus, alphabet, context, index=index, count=cfg.grad_accum, seed=cfg.seed,
-                          workers=cfg.data_workers, masked=masked, **((state or {}).get("lm") or {}))
+                          workers=cfg.data_workers, masked=masked, make_example=make_example,
+                          **((state or {}).get("lm") or {}))
     return Slot(index, rng, lm)
+
+
+def lm_validation_rows(cfg: TrainConfig, data: TrainingData, alphabet: Alphabet, context: int, masked: bool = False,
+                       make_example=None) -> list:
+    """The first `valid_examples` LM rows of the corpus's validation part (rows as CorpusStream builds them)."""
+    corpus = CorpusShards(cfg.corpus, "valid") if cfg.corpus else FastaCorpus(data, "valid")
+    stream = CorpusStream(corpus, alphabet, context, seed=cfg.seed, masked=masked, make_example=make_example)
+    rows: list = []
+    while len(rows) < cfg.valid_examples and stream.epoch == 0:
+        rows += stream.sample(cfg.batch_tokens)
+    return rows[: cfg.valid_examples]
 
 
 def validation_examples(cfg: TrainConfig, tasks: dict[str, float], valid: TrainingData, data: TrainingData, layout: Layout,
@@ -81,12 +94,7 @@ def validation_examples(cfg: TrainConfig, tasks: dict[str, float], valid: Traini
     out = {}
     for name in tasks:
         if name == "lm":
-            corpus = CorpusShards(cfg.corpus, "valid") if cfg.corpus else FastaCorpus(data, "valid")
-            stream = CorpusStream(corpus, alphabet, layout.context, seed=cfg.seed, masked=masked)
-            examples = []
-            while len(examples) < n and stream.epoch == 0:
-                examples += stream.sample(cfg.batch_tokens)
-            out[name] = examples[:n]
+            out[name] = lm_validation_rows(cfg, data, alphabet, layout.context, masked)
             if masked:  # the same hidden residues at every validation
                 fixed = torch.Generator().manual_seed(cfg.seed)
                 for ex in out[name]:

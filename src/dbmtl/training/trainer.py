@@ -34,7 +34,15 @@ class TrainingDiverged(ValueError):
 
 class Trainer:
     """One run: builds the model, its optimizer and its data from the config, then `fit` trains, validates
-    and checkpoints. Under torchrun each process is one Trainer computing its share of the slots."""
+    and checkpoints. Under torchrun each process is one Trainer computing its share of the slots.
+    A onepass model gets a OnePassTrainer (dbmtl.training.onepass): its micro-batches carry every task."""
+
+    def __new__(cls, cfg: TrainConfig, *args, **kwargs):
+        if cls is Trainer and cfg.model.kind == "onepass":
+            from .onepass import OnePassTrainer
+
+            cls = OnePassTrainer
+        return super().__new__(cls)
 
     def __init__(self, cfg: TrainConfig, data: TrainingData, out_dir: str | Path | None = None, progress: bool = True):
         self.cfg = cfg
@@ -57,8 +65,10 @@ class Trainer:
         self.label_inputs = self.model.cfg.label_inputs
         self.label_noise = self.model.cfg.label_noise if self.label_inputs in ("noised", "sampled") else 0.0
         self.masked_lm = cfg.lm_objective == "masked"
-        if self.masked_lm and self.model.cfg.kind != "encoder":
+        if self.masked_lm and self.model.cfg.kind == "decoder":
             raise ValueError("lm_objective 'masked' needs a bidirectional model: set model kind 'encoder'")
+        if data.settings and data.settings != cfg.data_settings():
+            raise ValueError(f"the training data were built with {data.settings}, the config asks for {cfg.data_settings()}")
         self.wrapped = wrap_model(self.model, self.group, self.device, cfg.parallel)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         torch.manual_seed(cfg.seed + 1 + self.group.rank)  # dropout differs across ranks
@@ -69,12 +79,18 @@ class Trainer:
         self.weights = {t: w for t, w in cfg.tasks.items() if w > 0}
 
         train, valid = data.split("train"), data.split("valid")
-        self.pools = labeled_pools(self.weights, train, self.layout, cfg.seed)
+        self.pools = self._build_pools(train)
         self.corpus = lm_corpus(cfg, data, train) if "lm" in self.weights else None
         per_rank = cfg.grad_accum // self.group.world_size
         self.slots = [self._slot(j) for j in range(self.group.rank * per_rank, (self.group.rank + 1) * per_rank)]
-        self.valid = validation_examples(cfg, self.weights, valid, data, self.layout, self.alphabet, self.masked_lm)
+        self.valid = self._validation_examples(valid, data)
         log.info("training examples: %s", {k: len(v) for k, v in self.pools.items()})
+
+    def _build_pools(self, train: TrainingData) -> dict:
+        return labeled_pools(self.weights, train, self.layout, self.cfg.seed)
+
+    def _validation_examples(self, valid: TrainingData, data: TrainingData) -> dict[str, list]:
+        return validation_examples(self.cfg, self.weights, valid, data, self.layout, self.alphabet, self.masked_lm)
 
     def _slot(self, index: int, state: dict | None = None) -> Slot:
         return make_slot(self.cfg, index, self.corpus, self.alphabet, self.context, self.masked_lm, state)
@@ -85,13 +101,15 @@ class Trainer:
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
-    def _plan(self, slot: Slot) -> list[tuple[str, float]]:
-        """(task, loss scale) of each micro-batch this slot contributes to one optimizer step."""
-        total = sum(self.weights.values())
+    def _plan(self, slot: Slot, weights: dict[str, float] | None = None) -> list[tuple[str, float]]:
+        """(task, loss scale) of each micro-batch this slot contributes to one optimizer step (`weights`:
+        other micro-batch kinds than the tasks, with their weights)."""
+        weights = weights or self.weights
+        total = sum(weights.values())
         if self.cfg.mixing == "joint":
-            return [(task, w / total) for task, w in self.weights.items()]
-        names = list(self.weights)
-        p = np.array([self.weights[n] for n in names], dtype=float)
+            return [(task, w / total) for task, w in weights.items()]
+        names = list(weights)
+        p = np.array([weights[n] for n in names], dtype=float)
         return [(names[int(slot.rng.choice(len(names), p=p / p.sum()))], 1.0)]
 
     def _micro_batch(self, slot: Slot, task: str):
@@ -101,6 +119,11 @@ class Trainer:
         if task == "lm" and self.masked_lm:  # fresh residues hidden each time (torch's stream, like dropout)
             batch.inputs, batch.weights = mask_residues(batch.inputs, batch.targets, self.alphabet, self.cfg.mask_rate)
         return batch
+
+    def _loss(self, batch, task: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The micro-batch's loss, and the per-task losses to log."""
+        loss, _, _ = task_loss(self.wrapped, batch, self.alphabet, self.label_inputs, self.label_noise)
+        return loss, {task: loss}
 
     def train_step(self) -> dict[str, float]:
         self.model.train()
@@ -115,10 +138,11 @@ class Trainer:
             # gradients are all-reduced once per step, in the last backward pass
             with gradient_sync(self.wrapped, i == len(passes) - 1):
                 with self._autocast():
-                    loss, _, _ = task_loss(self.wrapped, batch, self.alphabet, self.label_inputs, self.label_noise)
+                    loss, parts = self._loss(batch, task)
                 (loss * scale / len(self.slots)).backward()
             value = loss.item()
-            losses.setdefault(task, []).append(value)
+            for name, part in parts.items():
+                losses.setdefault(name, []).append(value if part is loss else part.item())
             if problem is None and not math.isfinite(value):
                 problem = (0, f"the loss of task {task!r} is {value} in micro-batch {i + 1} of {len(passes)} (slot {slot.index})")
         # grad_clip 0 clips nothing (the factor is exactly 1) but still gives the norm to check

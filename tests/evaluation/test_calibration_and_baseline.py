@@ -1,0 +1,78 @@
+"""Expected calibration error on synthetic cases, and the composition baseline beside the per-protein scores."""
+import builtins
+
+import numpy as np
+import pytest
+
+from dbmtl.data.catalog import protein_test_sets
+from dbmtl.evaluation.baselines import N_FEATURES, composition_baseline, composition_features
+from dbmtl.evaluation.metrics import expected_calibration_error
+from dbmtl.evaluation.runner import to_markdown
+
+
+def synthetic(confidence: np.ndarray, accuracy: np.ndarray, rng, k: int = 10):
+    """(n, k) probabilities whose top probability is `confidence`, and true labels that agree with the top
+    class with probability `accuracy`."""
+    n = len(confidence)
+    top = rng.integers(k, size=n)
+    probs = np.tile(((1 - confidence) / (k - 1))[:, None], (1, k))
+    probs[np.arange(n), top] = confidence
+    other = (top + rng.integers(1, k, size=n)) % k
+    true = np.where(rng.random(n) < accuracy, top, other)
+    return probs, true
+
+
+def test_ece_is_near_zero_when_calibrated_and_large_when_overconfident():
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(0.2, 1.0, 50_000)
+    probs, true = synthetic(confidence, confidence, rng)  # right as often as it says
+    assert expected_calibration_error(probs, true) < 0.01
+    probs, true = synthetic(np.full(5_000, 0.99), np.full(5_000, 0.5), rng)  # says 99%, right half the time
+    assert expected_calibration_error(probs, true) == pytest.approx(0.49, abs=0.02)
+    probs, true = synthetic(np.full(5_000, 0.6), np.full(5_000, 0.9), rng)  # underconfident
+    assert expected_calibration_error(probs, true) == pytest.approx(0.3, abs=0.02)
+
+
+def test_ece_uses_fifteen_equal_width_bins():
+    # two bins: (0.6, 0.667] holds 0.62 (right) and (0.933, 1] holds 0.95 (wrong): |1 - 0.62| / 2 + |0 - 0.95| / 2
+    probs = np.array([[0.62, 0.38], [0.95, 0.05]])
+    assert expected_calibration_error(probs, np.array([0, 1])) == pytest.approx((0.38 + 0.95) / 2)
+
+
+def test_composition_features():
+    f = composition_features("MKKLLA" * 20 + "X")
+    assert f.shape == (N_FEATURES,)
+    assert f[:20].sum() == pytest.approx(120 / 121)  # X is no standard amino acid
+    assert f[80:480].sum() == pytest.approx(119 / 120)  # dipeptides with X are left out
+    assert f[-1] == pytest.approx(np.log(121))
+
+
+def test_composition_baseline_scores_deeploc(data_dir):
+    """Trained on the default localization training split, scored on the DeepLoc test set: about 56% Q10
+    and 73% Q2, the numbers a per-protein model has to beat to have learnt more than composition."""
+    pytest.importorskip("sklearn")
+    test = protein_test_sets(data_dir)["DeepLoc"]
+    base = composition_baseline(data_dir, test)
+    loc, ms = base["loc"], base["ms"]
+    assert (loc["n_proteins"], ms["n_proteins"]) == (2768, 1746)
+    assert 0.53 < loc["accuracy"] < 0.59 and 0.70 < ms["accuracy"] < 0.77
+    assert 0 <= loc["ece"] < 0.2
+    entry = {"n_proteins": 2768, "loc": {**loc, "ece": 0.1}, "ms": {**ms, "ece": 0.2}, "composition_baseline": base}
+    md = to_markdown({"sets": {"DeepLoc": entry}, "residue_mode": "encoder"})
+    assert "| composition baseline (logistic regression, no model) | 2768 |" in md and "| 0.100 | 0.200 |" in md
+
+
+def test_without_scikit_learn_the_baseline_is_skipped_with_a_note(data_dir, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_sklearn(name, *args, **kwargs):
+        if name.startswith("sklearn"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_sklearn)
+    base = composition_baseline(data_dir, [])
+    assert "scikit-learn" in base["skipped"]
+    loc = {"n_proteins": 1, "accuracy": 1.0, "accuracy_ci": (1.0, 1.0), "mcc": 0.0, "classes": ["A"], "confusion": [[1]]}
+    entry = {"n_proteins": 1, "loc": loc, "ms": {}, "composition_baseline": base}
+    assert "skipped: scikit-learn" in to_markdown({"sets": {"DeepLoc": entry}, "residue_mode": "encoder"})
