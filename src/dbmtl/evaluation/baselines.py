@@ -7,7 +7,6 @@ score close to it means the model has learnt little beyond composition. Needs sc
 """
 from __future__ import annotations
 
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +60,9 @@ def _score(model, test: list, label: str, classes: tuple[str, ...]) -> dict:
 def composition_baseline(data_dir: Path, test: list) -> dict:
     """{"loc": score, "ms": score} of the baseline on the test records (score as per_protein_accuracy, plus
     ECE), or {"skipped": why} without scikit-learn."""
-    if find_spec("sklearn") is None:
+    try:
+        import sklearn  # noqa: F401  (only whether it is there)
+    except ImportError:
         return {"skipped": "scikit-learn is not installed (pip install 'dbmtl[baselines]')"}
     from ..data.catalog import evaluation_guard, localization_training
 
