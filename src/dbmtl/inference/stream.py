@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from ..durable import fsync, write_atomic
 from ..readers.fasta import SkipReport, read_fasta
 from ..tasks import OUTPUT_TASKS
 from .predictor import Predictor
@@ -72,25 +73,6 @@ class Journal:
 
     def save(self, path: Path) -> None:
         write_atomic(path, json.dumps(asdict(self), indent=1))
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a small file so that a reader sees the old or the new content, never a mix."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def chain(digest: str, record) -> str:
@@ -310,7 +292,7 @@ def _publish(out: Path, staging: Path, journal: Journal) -> None:
             (staging / name).replace(out / name)
     for name in set(OUTPUT_FILES) - set(made):
         (out / name).unlink(missing_ok=True)
-    _fsync_dir(out)
+    fsync(out)
     journal.state = "complete"
     journal.save(out / RECORD)
     shutil.rmtree(staging, ignore_errors=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..durable import fsync, write_atomic
 from ..model.checkpoint import load_checkpoint, save_checkpoint
 from ..model.transformer import Transformer
 from ..tokens import Alphabet
@@ -52,7 +52,7 @@ class RunDirectory:
     def start(self) -> None:
         if self.group.is_main:
             self.path.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self.path / "train_config.json", json.dumps(self.cfg.to_dict(), indent=1))
+            write_atomic(self.path / "train_config.json", json.dumps(self.cfg.to_dict(), indent=1))
 
     def log(self, record: dict) -> None:
         if self.group.is_main:
@@ -134,7 +134,7 @@ class RunDirectory:
         path = self.path / "log.jsonl"
         if self.group.is_main and path.exists():
             kept = [line for line in path.read_text().splitlines() if _logged_step(line) <= step]
-            _write_atomic(path, "".join(line + "\n" for line in kept))
+            write_atomic(path, "".join(line + "\n" for line in kept))
 
 
 def _logged_step(line: str) -> float:
@@ -143,22 +143,6 @@ def _logged_step(line: str) -> float:
         return json.loads(line)["step"]
     except (json.JSONDecodeError, KeyError, TypeError):
         return float("inf")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Replace a file's text so that a kill leaves either the old text or the new, never a torn file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    _fsync(tmp)
-    os.replace(tmp, path)
 
 
 def _replace_dir(new: Path, final: Path) -> None:
@@ -170,11 +154,11 @@ def _replace_dir(new: Path, final: Path) -> None:
     flushed to disk before the renames, so a power cut cannot leave a renamed but empty checkpoint."""
     old = final.with_name(final.name + ".old")
     for f in new.iterdir():
-        _fsync(f)
-    _fsync(new)
+        fsync(f)
+    fsync(new)
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
     new.rename(final)
-    _fsync(final.parent)
+    fsync(final.parent)
     shutil.rmtree(old, ignore_errors=True)
