@@ -74,3 +74,19 @@ def ss8_to_ss3(ss8: str) -> str:
         return "".join(SS8_TO_SS3[c] for c in ss8)
     except KeyError as exc:
         raise ValueError(f"not an 8-state DSSP letter: {exc.args[0]!r}") from None
+
+
+# Class names as people write them, in every output a person reads (page, report, plots); the files keep
+# the short labels above as their column names and values.
+DISPLAY_NAMES = {
+    "ss3": {"H": "Helix", "E": "Strand", "C": "Coil"},
+    "ss8": {"H": "α-helix", "G": "3₁₀-helix", "I": "π-helix", "E": "β-strand", "B": "β-bridge",
+            "T": "Turn", "S": "Bend", "C": "Coil"},
+    "loc": {"Cell.membrane": "Cell membrane", "Endoplasmic.reticulum": "Endoplasmic reticulum",
+            "Golgi.apparatus": "Golgi apparatus"},
+    "ms": {"M": "Membrane-bound", "S": "Soluble"},
+}
+
+
+def display_name(task: str, label: str) -> str:
+    return DISPLAY_NAMES.get(task, {}).get(label, label.replace(".", " "))

@@ -9,7 +9,7 @@ import torch
 
 from dbmtl.cli import main
 from dbmtl.data.layouts import answer_row, collate, encoder_row
-from dbmtl.embeddings import embed_to_h5, sequence_md5
+from dbmtl.inference.embed import embed_to_h5, sequence_md5
 from dbmtl.readers.fasta import SequenceRecord, read_fasta
 from dbmtl.tasks import TASKS
 from helpers import tiny_predictor

@@ -11,7 +11,7 @@ import pytest
 from dbmtl.cli import main
 from dbmtl.readers.fasta import read_fasta
 from dbmtl.reports import prediction_record, read_records, write_html_report
-from dbmtl.reports.records import safe_name
+from dbmtl.inference.writers import safe_name
 from dbmtl.tasks import OUTPUT_TASKS, TASKS
 from helpers import tiny_predictor
 

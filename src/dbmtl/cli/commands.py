@@ -179,7 +179,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_embed(args) -> int:
-    from ..embeddings import embed_fasta
+    from ..inference.embed import embed_fasta
 
     both = not args.per_residue and not args.per_protein  # neither flag: both kinds
     predictor = _predictor(args)

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..reports.records import display_name
+from ..tasks import display_name
 
 
 def _tasks_with_confusion(results: dict):

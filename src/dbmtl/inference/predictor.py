@@ -149,7 +149,7 @@ class Predictor:
     def embed(self, sequences: Sequence[str], task: str = "ss8") -> list[np.ndarray]:
         """(L, n_embd) float32 per-residue embeddings: the final hidden states the output head reads, from
         the row of `task` (see decoding.residue_states), long proteins in windows as for prediction. A
-        per-protein embedding is their mean over residues (dbmtl.embeddings)."""
+        per-protein embedding is their mean over residues (dbmtl.inference.embed)."""
         for n, seq in enumerate(sequences, 1):
             check_sequence(f"seq{n}", seq)
         return windowed(list(sequences), self.layout.max_residue_length(),

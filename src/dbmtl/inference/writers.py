@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -131,3 +132,10 @@ def truncate_to(path: Path, size: int) -> None:
 def _one_line(text: str) -> str:
     """A FASTA description as one TSV cell: tabs and line breaks become spaces."""
     return " ".join(text.split())
+
+
+def safe_name(protein_id: str) -> str:
+    """A file or HDF5 name for an id: '/' and other unsafe characters %-escaped, so distinct ids give
+    distinct names (quote is reversible) and '.' or '..' never name a folder."""
+    name = quote(protein_id, safe="-_.+=,;:@|[]()")
+    return "%2E" + name[1:] if name.startswith(".") else name

@@ -7,7 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .records import safe_name, task_table
+from ..inference.writers import safe_name
+from .records import task_table
 
 TITLE_CHARS = 110
 

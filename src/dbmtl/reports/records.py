@@ -9,19 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Iterable
-from urllib.parse import quote
 
-from ..tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS
+from ..tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS, display_name
 
-# Display names and colours per task label (helix reds, strand blues, coil greys; ss8 shades of ss3's).
-LABEL_NAMES = {
-    "ss3": {"H": "Helix", "E": "Strand", "C": "Coil"},
-    "ss8": {"H": "α-helix", "G": "3₁₀-helix", "I": "π-helix", "E": "β-strand", "B": "β-bridge",
-            "T": "Turn", "S": "Bend", "C": "Coil"},
-    "loc": {"Cell.membrane": "Cell membrane", "Endoplasmic.reticulum": "Endoplasmic reticulum",
-            "Golgi.apparatus": "Golgi apparatus"},
-    "ms": {"M": "Membrane-bound", "S": "Soluble"},
-}
+# Colours per task label (helix reds, strand blues, coil greys; ss8 shades of ss3's).
 LABEL_COLORS = {
     "ss3": {"H": "#d62728", "E": "#1f77b4", "C": "#bdbdbd"},
     "ss8": {"H": "#d62728", "G": "#ff7f0e", "I": "#e377c2", "E": "#1f77b4", "B": "#17becf",
@@ -29,10 +20,6 @@ LABEL_COLORS = {
 }
 TASK_TITLES = {"ss3": "Secondary structure (3 states)", "ss8": "Secondary structure (8 states)",
                "loc": "Subcellular location (eukaryotic classes)", "ms": "Membrane-bound or soluble"}
-
-
-def display_name(task: str, label: str) -> str:
-    return LABEL_NAMES.get(task, {}).get(label, label.replace(".", " "))
 
 
 def task_table(tasks: Iterable[str] = RESIDUE_TASKS + PROTEIN_TASKS) -> dict:
@@ -58,11 +45,3 @@ def read_records(path: str | Path, limit: int | None = None) -> tuple[list[dict]
             if limit is None or len(records) < limit:
                 records.append(json.loads(line))
     return records, total
-
-
-def safe_name(protein_id: str) -> str:
-    """A file or HDF5 name for an id: '/' and other unsafe characters %-escaped, so distinct ids give
-    distinct names (quote is reversible) and '.' or '..' never name a folder."""
-    name = quote(protein_id, safe="-_.+=,;:@|[]()")
-    return "%2E" + name[1:] if name.startswith(".") else name
-

@@ -19,8 +19,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .readers.fasta import SkipReport, read_fasta
-from .reports.records import safe_name
+from ..readers.fasta import SkipReport, read_fasta
+from .writers import safe_name
 
 
 @dataclass
