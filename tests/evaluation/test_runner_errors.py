@@ -39,8 +39,10 @@ def test_a_test_set_file_without_proteins_is_an_error_naming_it(tmp_path, data_d
 
 
 def test_the_command_reports_these_errors_with_exit_status_2(tmp_path, capsys):
-    assert main(["evaluate", "--limit", "0", "--data-dir", str(tmp_path), "-o", str(tmp_path / "out")]) == 2
-    assert "dbmtl evaluate: error: --limit must be at least 1, not 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # the option parser refuses it, with argparse's usage line
+        main(["evaluate", "--limit", "0", "--data-dir", str(tmp_path), "-o", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    assert "argument --limit: must be at least 1, not 0" in capsys.readouterr().err
     assert main(["evaluate", "--data-dir", str(tmp_path), "-o", str(tmp_path / "out")]) == 2
     assert f"no test sets in the data folder {tmp_path}" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -154,6 +154,7 @@ def residue_states(runner: BatchedModel, task: Task, pieces: list[str]) -> list[
     return out
 
 
+@torch.inference_mode()
 def one_pass(runner: BatchedModel, layout: OnePassLayout, sequences: list[str]) -> list[dict[str, np.ndarray]]:
     """Every answer of a onepass model, {"ss8", "ss3", "loc", "ms"} per protein. A protein that fits the
     context is one row, read once for all four; a longer one is windows for the per-residue answers (each
