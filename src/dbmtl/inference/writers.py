@@ -53,6 +53,8 @@ def prediction_record(p: ProteinPrediction, tasks: list[str] | None = None) -> d
         task = TASKS[t]
         record[task.field] = p.labels[t]
         values = _rounded(p.probabilities[t]).tolist()
+        if task.kind == "protein":  # the probability of the answer given
+            record[f"{task.field}_confidence"] = max(values)
         record[f"{t}_probabilities"] = values if task.kind == "residue" else dict(zip(task.labels, values))
     return record
 
@@ -66,7 +68,8 @@ class PredictionWriter:
         self.dir = Path(directory)
         self.residue_tasks = [t for t in RESIDUE_TASKS if t in tasks]
         self.protein_tasks = [t for t in PROTEIN_TASKS if t in tasks]
-        headers = {PROTEIN_FILE: ["id", "description", "length"] + [TASKS[t].field for t in self.protein_tasks]
+        headers = {PROTEIN_FILE: ["id", "description", "length"]
+                   + sum(([TASKS[t].field, f"{TASKS[t].field}_confidence"] for t in self.protein_tasks), [])
                    + sum((_prob_columns(t, TASKS[t].field) for t in self.protein_tasks), []),
                    JSONL_FILE: None}
         if self.residue_tasks:
@@ -95,7 +98,8 @@ class PredictionWriter:
         for p in predictions:
             if RESIDUE_FILE in self.files:
                 self.append(RESIDUE_FILE, residue_rows(p, self.residue_tasks))
-            cells = [p.id, _one_line(p.description), str(len(p.sequence))] + [p.labels[t] for t in self.protein_tasks]
+            cells = [p.id, _one_line(p.description), str(len(p.sequence))]
+            cells += [c for t in self.protein_tasks for c in (p.labels[t], f"{float(np.max(p.probabilities[t])):.4f}")]
             cells += [f"{v:.4f}" for t in self.protein_tasks for v in p.probabilities[t]]
             self.append(PROTEIN_FILE, "\t".join(cells) + "\n")
             self.append(JSONL_FILE, json.dumps(prediction_record(p, self.residue_tasks + self.protein_tasks)) + "\n")
