@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from dbmtl.inference.writers import PredictionWriter
 from dbmtl.readers.fasta import read_fasta
-from dbmtl.tasks import TASKS
+from dbmtl.tasks import OUTPUT_TASKS, TASKS
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 HBB = "MVHLTPEEKSAVTALWGKVNVDEVGGEALGRLLVVYPWTQRFFESFGDLSTPDAVMGNPKVKAHGKKVLGAFSDGLAHLDNLKGTFATLSELHCDKLHVDPENFRLLGNVLVCVLAHHFGKEFTPPVQAAYQKVVAGVANALAHKYH"
@@ -114,6 +115,13 @@ def test_paste_predict_upload_download(server, bundled, browser, downloads):
         rows = list(csv.DictReader(fh, delimiter="\t"))
     assert [(r["id"], r["description"], r["location"], r["membrane"]) for r in rows] == [
         (p.id, rec.description, p.labels["loc"], p.labels["ms"]) for p, rec in zip(predictions, records)]
+    assert [float(r["location_confidence"]) for r in rows] == pytest.approx(
+        [float(p.probabilities["loc"].max()) for p in predictions], abs=1e-4)
+    cli = downloads / "cli"
+    cli.mkdir(exist_ok=True)
+    with PredictionWriter(cli, OUTPUT_TASKS):  # the header `dbmtl predict` writes
+        pass
+    assert open(path).readline() == open(cli / "proteins.tsv").readline()  # the page's file has the CLI's columns
 
 
 def test_bad_input_shows_the_message(server, browser):

@@ -154,12 +154,13 @@
 
   function proteinTsv(result) {
     var tasks = PROTEIN.filter(function (t) { return result.proteins.some(function (r) { return has(r, t); }); });
-    var head = ["id", "description", "length"].concat(tasks.map(function (t) { return result.tasks[t].field; }));
+    var head = ["id", "description", "length"];  // the columns of `dbmtl predict`'s proteins.tsv
+    tasks.forEach(function (t) { head.push(result.tasks[t].field, result.tasks[t].field + "_confidence"); });
     tasks.forEach(function (t) { result.tasks[t].labels.forEach(function (l) { head.push("p_" + result.tasks[t].field + "_" + l); }); });
     var rows = [head];
     result.proteins.forEach(function (rec) {
       var row = [rec.id, (rec.description || "").replace(/[\t\n]/g, " "), rec.length];
-      tasks.forEach(function (t) { row.push(rec[result.tasks[t].field]); });
+      tasks.forEach(function (t) { var f = result.tasks[t].field; row.push(rec[f], f4(rec[f + "_confidence"])); });
       tasks.forEach(function (t) { result.tasks[t].labels.forEach(function (l) { row.push(f4(rec[t + "_probabilities"][l])); }); });
       rows.push(row);
     });
