@@ -9,7 +9,7 @@ import pytest
 from dbmtl.cli import main
 from dbmtl.model.checkpoint import save_checkpoint
 from dbmtl.inference.predictor import DEFAULT_MODEL, Predictor
-from dbmtl.tasks import TASKS
+from dbmtl.tasks import TASKS, output_label
 
 from helpers import tiny_predictor
 
@@ -42,14 +42,15 @@ def test_predict_writes_residue_protein_and_jsonl(tmp_path, tiny_model):
     assert sum(float(row[f"p_ss3_{x}"]) for x in "HEC") == pytest.approx(1.0, abs=2e-3)
     proteins = read_tsv(out / "proteins.tsv")
     assert [p["id"] for p in proteins] == list(seqs)
-    assert all(p["location"] in TASKS["loc"].labels and p["membrane"] in "MS" for p in proteins)
+    assert all(p["location"] in [output_label("loc", c) for c in TASKS["loc"].labels] for p in proteins)
+    assert {p["membrane"] for p in proteins} <= {"Membrane-bound", "Soluble"}  # spelled out
     assert [int(p["length"]) for p in proteins] == [len(s) for s in seqs.values()]
     records = [json.loads(line) for line in open(out / "predictions.jsonl")]
     assert [r["id"] for r in records] == list(seqs)
     assert len(records[0]["ss8"]) == len(records[0]["sequence"]) == len(records[0]["ss8_probabilities"])
     # the files say what the Python API says
     api = tiny_predictor().predict({k: v for k, v in seqs.items()})
-    assert [p.location for p in api] == [p["location"] for p in proteins]
+    assert [output_label("loc", p.location) for p in api] == [p["location"] for p in proteins]
     assert "".join(p.ss3 for p in api) == "".join(r["ss3"] for r in residues)
 
 

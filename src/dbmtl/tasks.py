@@ -76,8 +76,8 @@ def ss8_to_ss3(ss8: str) -> str:
         raise ValueError(f"not an 8-state DSSP letter: {exc.args[0]!r}") from None
 
 
-# Class names as people write them, in every output a person reads (page, report, plots); the files keep
-# the short labels above as their column names and values.
+# Class names as people write them: the per-protein answers in every output (files, API, page, report,
+# plots) and the names of the per-residue states on the page.
 DISPLAY_NAMES = {
     "ss3": {"H": "Helix", "E": "Strand", "C": "Coil"},
     "ss8": {"H": "α-helix", "G": "3₁₀-helix", "I": "π-helix", "E": "β-strand", "B": "β-bridge",
@@ -90,3 +90,9 @@ DISPLAY_NAMES = {
 
 def display_name(task: str, label: str) -> str:
     return DISPLAY_NAMES.get(task, {}).get(label, label.replace(".", " "))
+
+
+def output_label(task: str, label: str) -> str:
+    """A label as the output files, the API and the page write it: per-residue letters as they are
+    (DSSP's, what every structure tool writes), per-protein classes as people write them."""
+    return display_name(task, label) if TASKS[task].kind == "protein" else label

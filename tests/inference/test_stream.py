@@ -14,7 +14,7 @@ from dbmtl.inference import predict_fasta
 from dbmtl.inference.stream import STAGING
 from dbmtl.inference.writers import JSONL_FILE, PROTEIN_FILE, RESIDUE_FILE
 from dbmtl.readers.fasta import FastaFormatError, read_fasta
-from dbmtl.tasks import OUTPUT_TASKS, TASKS
+from dbmtl.tasks import OUTPUT_TASKS, TASKS, output_label
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "proteins.fasta"
 
@@ -36,7 +36,7 @@ def test_chunks_give_what_one_predict_call_gives(tmp_path, predictor):
         p = direct[line["id"]]
         for name in OUTPUT_TASKS:
             field = TASKS[name].field
-            assert line[field] == p.labels[name] == getattr(p, field)
+            assert line[field] == output_label(name, p.labels[name]) == output_label(name, getattr(p, field))
         np.testing.assert_allclose(line["ss8_probabilities"], p.probabilities["ss8"], atol=6e-5)
 
 

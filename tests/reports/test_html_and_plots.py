@@ -12,7 +12,7 @@ from dbmtl.cli import main
 from dbmtl.readers.fasta import read_fasta
 from dbmtl.reports import prediction_record, read_records, write_html_report
 from dbmtl.inference.writers import safe_name
-from dbmtl.tasks import OUTPUT_TASKS, TASKS
+from dbmtl.tasks import OUTPUT_TASKS, TASKS, output_label
 from helpers import tiny_predictor
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "proteins.fasta"
@@ -43,7 +43,7 @@ def test_report_is_one_offline_file_with_the_predictions(predictions, tmp_path):
     for got, p in zip(data["proteins"], predictions):
         assert got["id"] == p.id and got["description"] == p.description
         for name in OUTPUT_TASKS:
-            assert got[TASKS[name].field] == p.labels[name]
+            assert got[TASKS[name].field] == output_label(name, p.labels[name])
         np.testing.assert_allclose(got["ss8_probabilities"], p.probabilities["ss8"], atol=6e-5)
 
 

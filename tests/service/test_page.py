@@ -12,7 +12,7 @@ import pytest
 
 from dbmtl.inference.writers import PredictionWriter
 from dbmtl.readers.fasta import read_fasta
-from dbmtl.tasks import OUTPUT_TASKS, TASKS
+from dbmtl.tasks import OUTPUT_TASKS, TASKS, output_label
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 HBB = "MVHLTPEEKSAVTALWGKVNVDEVGGEALGRLLVVYPWTQRFFESFGDLSTPDAVMGNPKVKAHGKKVLGAFSDGLAHLDNLKGTFATLSELHCDKLHVDPENFRLLGNVLVCVLAHHFGKEFTPPVQAAYQKVVAGVANALAHKYH"
@@ -63,13 +63,14 @@ def check_protein(driver, expected) -> None:
         assert shown(protein, task) == expected.labels[task]
     loc = TASKS["loc"]
     rows = protein.find_elements(By.CSS_SELECTOR, ".bars-loc .bar-row")
-    probs = dict(zip(loc.labels, expected.probabilities["loc"]))
-    assert [r.get_attribute("data-label") for r in rows] == sorted(loc.labels, key=lambda lab: -probs[lab])
+    names = [output_label("loc", label) for label in loc.labels]
+    probs = dict(zip(names, expected.probabilities["loc"]))
+    assert [r.get_attribute("data-label") for r in rows] == sorted(names, key=lambda lab: -probs[lab])
     top = protein.find_element(By.CSS_SELECTOR, ".bars-loc .bar-row.top")
-    assert top.get_attribute("data-label") == expected.labels["loc"]
-    assert top.find_element(By.CSS_SELECTOR, ".bar-value").text == f"{100 * probs[expected.labels['loc']]:.1f}%"
+    assert top.get_attribute("data-label") == output_label("loc", expected.labels["loc"])
+    assert top.find_element(By.CSS_SELECTOR, ".bar-value").text == f"{100 * probs[top.get_attribute('data-label')]:.1f}%"
     membrane = protein.find_element(By.CSS_SELECTOR, ".membrane")
-    assert membrane.get_attribute("data-label") == expected.labels["ms"]
+    assert membrane.get_attribute("data-label") == output_label("ms", expected.labels["ms"])
     word = {"M": "Membrane-bound", "S": "Soluble"}[expected.labels["ms"]]
     assert membrane.text.startswith(word) and "confidence" in membrane.text
 
@@ -114,7 +115,8 @@ def test_paste_predict_upload_download(server, bundled, browser, downloads):
     with open(path) as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
     assert [(r["id"], r["description"], r["location"], r["membrane"]) for r in rows] == [
-        (p.id, rec.description, p.labels["loc"], p.labels["ms"]) for p, rec in zip(predictions, records)]
+        (p.id, rec.description, output_label("loc", p.labels["loc"]), output_label("ms", p.labels["ms"]))
+        for p, rec in zip(predictions, records)]
     assert [float(r["location_confidence"]) for r in rows] == pytest.approx(
         [float(p.probabilities["loc"].max()) for p in predictions], abs=1e-4)
     cli = downloads / "cli"

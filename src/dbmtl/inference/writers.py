@@ -8,14 +8,14 @@ from urllib.parse import quote
 
 import numpy as np
 
-from ..tasks import OUTPUT_TASKS, PROTEIN_TASKS, RESIDUE_TASKS, TASKS
+from ..tasks import OUTPUT_TASKS, PROTEIN_TASKS, RESIDUE_TASKS, TASKS, output_label
 from .predictor import ProteinPrediction
 
 RESIDUE_FILE, PROTEIN_FILE, JSONL_FILE = "residues.tsv", "proteins.tsv", "predictions.jsonl"
 
 
 def _prob_columns(task_name: str, prefix: str) -> list[str]:
-    return [f"p_{prefix}_{label}" for label in TASKS[task_name].labels]
+    return [f"p_{prefix}_{output_label(task_name, label)}" for label in TASKS[task_name].labels]
 
 
 def _rounded(probs) -> np.ndarray:
@@ -51,11 +51,12 @@ def prediction_record(p: ProteinPrediction, tasks: list[str] | None = None) -> d
     record = {"id": p.id, "description": p.description, "length": len(p.sequence), "sequence": p.sequence}
     for t in tasks if tasks is not None else [t for t in OUTPUT_TASKS if t in p.probabilities]:
         task = TASKS[t]
-        record[task.field] = p.labels[t]
+        record[task.field] = output_label(t, p.labels[t])
         values = _rounded(p.probabilities[t]).tolist()
         if task.kind == "protein":  # the probability of the answer given
             record[f"{task.field}_confidence"] = max(values)
-        record[f"{t}_probabilities"] = values if task.kind == "residue" else dict(zip(task.labels, values))
+        record[f"{t}_probabilities"] = (values if task.kind == "residue"
+                                        else dict(zip((output_label(t, label) for label in task.labels), values)))
     return record
 
 
@@ -99,7 +100,8 @@ class PredictionWriter:
             if RESIDUE_FILE in self.files:
                 self.append(RESIDUE_FILE, residue_rows(p, self.residue_tasks))
             cells = [p.id, _one_line(p.description), str(len(p.sequence))]
-            cells += [c for t in self.protein_tasks for c in (p.labels[t], f"{float(np.max(p.probabilities[t])):.4f}")]
+            cells += [c for t in self.protein_tasks
+                      for c in (output_label(t, p.labels[t]), f"{float(np.max(p.probabilities[t])):.4f}")]
             cells += [f"{v:.4f}" for t in self.protein_tasks for v in p.probabilities[t]]
             self.append(PROTEIN_FILE, "\t".join(cells) + "\n")
             self.append(JSONL_FILE, json.dumps(prediction_record(p, self.residue_tasks + self.protein_tasks)) + "\n")

@@ -57,7 +57,7 @@ def _location(ax, record: dict, meta: dict) -> None:
 def _membrane(ax, record: dict, meta: dict) -> None:
     label = record[meta["field"]]
     p = record["ms_probabilities"][label]
-    m = record["ms_probabilities"]["M"]
+    m = record["ms_probabilities"][meta["labels"][0]]  # the membrane-bound class comes first
     ax.barh([0], [m], color="#8c510a")
     ax.barh([0], [1 - m], left=[m], color="#80cdc1")
     ax.set_xlim(0, 1)

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from ..tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS, display_name
+from ..tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS, display_name, output_label
 
 # Colours per task label (helix reds, strand blues, coil greys; ss8 shades of ss3's).
 LABEL_COLORS = {
@@ -28,7 +28,8 @@ def task_table(tasks: Iterable[str] = RESIDUE_TASKS + PROTEIN_TASKS) -> dict:
     for name in tasks:
         task = TASKS[name]
         out[name] = {"kind": task.kind, "field": task.field, "title": TASK_TITLES[name],
-                     "labels": list(task.labels), "names": [display_name(name, label) for label in task.labels],
+                     "labels": [output_label(name, label) for label in task.labels],  # as the records hold them
+                     "names": [display_name(name, label) for label in task.labels],
                      "colors": [LABEL_COLORS.get(name, {}).get(label, "#6a51a3") for label in task.labels]}
     return out
 
