@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--batch-tokens", type=positive_int, help="tokens per forward batch (default: 2048 on CPU, 16384 on GPU)")
         sp.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
         sp.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16", "auto"],
-                        help="weights and activations (auto: bf16 on a GPU that has it, else fp32)")
+                        help="weights and activations (auto: bf16 on a GPU that has it or a CPU with bf16 dot products, else fp32)")
         sp.add_argument("--int8", action="store_true", help="dynamic int8 linear layers (CPU, with --dtype fp32)")
         sp.add_argument("--attention", default="auto", choices=["auto", "sdpa", "blocked"],
                         help="attention kernels (auto: blocked bf16 matmuls for half precision on a CPU, else SDPA)")

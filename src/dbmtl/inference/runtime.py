@@ -18,13 +18,27 @@ DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat1
 ATTENTION = ("sdpa", "blocked")
 
 
+def cpu_has_bf16_dot() -> bool:
+    """Whether this CPU has bfloat16 dot-product instructions (AVX512-BF16 or AMX-BF16). Only there is bf16
+    faster than float32; elsewhere bf16 matmuls are emulated and run at about half speed."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return any(flag in line.split() for line in fh if line.startswith("flags")
+                       for flag in ("avx512_bf16", "amx_bf16"))
+    except OSError:
+        return False
+
+
 def resolve_dtype(dtype: str | torch.dtype | None, device: str | torch.device = "cpu") -> torch.dtype:
-    """"auto": bfloat16 on a GPU that supports it, else float32; otherwise a name from DTYPES."""
+    """"auto": bfloat16 on a GPU that supports it and on a CPU with bf16 dot products, else float32;
+    otherwise a name from DTYPES."""
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype in (None, "auto"):
         dev = torch.device(device)
         if dev.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        if dev.type == "cpu" and cpu_has_bf16_dot():
             return torch.bfloat16
         return torch.float32
     if dtype not in DTYPES:
