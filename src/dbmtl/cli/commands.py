@@ -24,7 +24,7 @@ def cmd_train(args) -> int:
         if args.resume:
             trainer.resume()
         trainer.fit()
-        if trainer.group.is_main:
+        if trainer.group.is_main and (trainer.out / "checkpoint").exists():
             print(f"checkpoint: {trainer.out / 'checkpoint'}  best: {trainer.out / 'best'}")
         trainer.group.barrier()  # no rank leaves while another still talks to it
     except KeyboardInterrupt:

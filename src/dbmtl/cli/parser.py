@@ -9,15 +9,21 @@ from .commands import (cmd_benchmark, cmd_compare, cmd_curves, cmd_embed, cmd_ev
                        cmd_learning_curve, cmd_predict, cmd_prepare_corpus, cmd_serve, cmd_train)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+def int_at_least(low: int):
+    """argparse type: an integer of at least `low`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1)
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):
@@ -44,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", required=True, help="training config JSON (see configs/)")
     t.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
     t.add_argument("--out", help="run directory (overrides the config's out_dir)")
-    t.add_argument("--max-steps", type=positive_int, help="stop after this many optimizer steps")
+    t.add_argument("--max-steps", type=int_at_least(0), help="stop after this many optimizer steps (0: build the data and model, log their sizes, train nothing)")
     t.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
     t.add_argument("--corpus", help="LM corpus prepared by `dbmtl prepare-corpus` (default: the data folder's FASTA)")
     t.add_argument("--threads", type=positive_int, help="torch CPU threads (overrides the config's)")
@@ -174,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="database sizes (beyond the 20k real sequences: residue-shuffled copies)")
     b.add_argument("--mmseqs-repeats", type=positive_int, default=1, help="searches per size (the fastest counts)")
     b.add_argument("--skip-mmseqs", action="store_true", help="dbmtl side only")
-    b.add_argument("--memory-proteins", type=int, default=0, help="stream this many proteins, sampling memory (0: skip)")
+    b.add_argument("--memory-proteins", type=int_at_least(0), default=0, help="stream this many proteins, sampling memory (0: skip)")
     b.add_argument("--memory-max-length", type=positive_int, help="crop the memory run's proteins to this many residues")
     b.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
     b.add_argument("--threads", type=positive_int, help="threads for torch and MMseqs2 (default: all CPUs)")
