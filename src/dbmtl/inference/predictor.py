@@ -81,13 +81,21 @@ class Predictor:
         self.int8 = int8
         self.alphabet = alphabet
         self.meta = meta or {}
-        self.batch_tokens = batch_tokens
         cfg = model.cfg
         self.context = cfg.context
         self.kind = cfg.kind
         self.layout = layout_for(cfg.kind, alphabet, cfg.context, cfg.n_segments)
         self.residue_mode = residue_strategy(cfg.kind, cfg.label_inputs)
         self.runner = BatchedModel(self.model, alphabet, self.device, self.dtype, batch_tokens)
+
+    @property
+    def batch_tokens(self) -> int:
+        """Rows x longest row per forward batch; the runner holds it, so setting it here takes effect."""
+        return self.runner.batch_tokens
+
+    @batch_tokens.setter
+    def batch_tokens(self, value: int) -> None:
+        self.runner.batch_tokens = value
 
     @classmethod
     def from_pretrained(cls, path: str | Path = "default", device: str = "cpu", **kw) -> "Predictor":
