@@ -35,7 +35,7 @@ import numpy as np
 from .flops import predict_flops, predict_floor_s
 from .machine import load_average, machine_info
 from .memory import memory_curve
-from .mmseqs import find_mmseqs, read_real, run_mmseqs_baseline
+from .mmseqs import find_mmseqs, read_real, run_mmseqs_baseline, write_fasta
 from .report import check_targets, write_outputs
 from .workers import run_worker, time_predict
 
@@ -106,7 +106,7 @@ def run_benchmark(spec: BenchmarkSpec, log=print) -> dict:
         if spec.proteins:
             records = records[: spec.proteins]
         subset = work / "query.fasta"
-        write_records(subset, records)
+        write_fasta(subset, ((r.id, r.sequence) for r in records))
         lengths = [len(r.sequence) for r in records]
         results["query"] = {"proteins": len(records), "residues": int(sum(lengths)),
                             "mean_length": float(np.mean(lengths)), "max_length": int(max(lengths))}
@@ -148,12 +148,6 @@ def run_benchmark(spec: BenchmarkSpec, log=print) -> dict:
     return results
 
 
-def write_records(path: Path, records) -> None:
-    with open(path, "w") as fh:
-        for r in records:
-            fh.write(f">{r.id}\n{r.sequence}\n")
-
-
 def _fastest(results: dict) -> str:
     rows = next((c["predict"] for c in results["configs"] if c["config"] == "default" and c["predict"]), None)
     return min(rows, key=lambda r: r["wall_s"])["dtype"] if rows else "fp32"
@@ -183,7 +177,7 @@ def _bench_config(spec: BenchmarkSpec, config: str, dtypes: list[str], records, 
         run_worker("_save", {"config": config, "dest": model_dir}, work)  # not here: it would grow this process
         recs = records[: spec.config_proteins]
         subset_e2e = work / f"query_{config}.fasta"
-        write_records(subset_e2e, recs)
+        write_fasta(subset_e2e, ((r.id, r.sequence) for r in recs))
     residues = sum(len(r.sequence) for r in recs)
     runs = {}
     e2e_dtypes = dtypes if config == "default" else [("bf16" if "bf16" in dtypes else dtypes[0])]

@@ -118,9 +118,7 @@ def _predictor(args):
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = _device(args.device)
-    return Predictor.from_pretrained(args.model, device=device, batch_tokens=args.batch_tokens,
-                                     dtype=args.dtype, int8=args.int8, attention=args.attention)
+    return Predictor.from_pretrained(args.model, **_predictor_options(args))
 
 
 def _device(name: str) -> str:

@@ -23,7 +23,6 @@ from .layouts import Example, Layout
 
 PREFIX = 2  # <LOC> <MS> before the residues
 SEGMENT = 0
-TARGETS = ("ss8", "ss3", "loc", "ms", "lm")  # what a one-pass row can be scored on
 
 
 @dataclass

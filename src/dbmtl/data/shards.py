@@ -28,9 +28,10 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .catalog import in_holdout
+from ..durable import write_atomic
 from ..readers.fasta import SkipReport, open_text, read_fasta
 from ..readers.leakage import LeakageGuard, sequence_key
+from .catalog import in_holdout
 
 FORMAT = "dbmtl-corpus-shards/1"
 PARTS = ("train", "valid")
@@ -84,8 +85,7 @@ def write_shard(out: Path, index: int, text: str, guard: LeakageGuard, holdout_p
         _write_array(out / f"{part}-{index:05d}.idx", offsets, raw=False)
         info[part] = {"sequences": len(seqs), "residues": int(offsets[-1])}
     marker = out / f"shard-{index:05d}.json"
-    marker.with_suffix(".tmp").write_text(json.dumps(info))
-    os.replace(marker.with_suffix(".tmp"), marker)
+    write_atomic(marker, json.dumps(info))
     return info
 
 
@@ -164,9 +164,7 @@ def prepare_corpus(inputs: Sequence[str | Path], out_dir: str | Path, guard: Lea
             "sequences": sum(infos[i][part]["sequences"] for i in order),
             "residues": sum(infos[i][part]["residues"] for i in order),
         }
-    tmp = out / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, out / "manifest.json")
+    write_atomic(out / "manifest.json", json.dumps(manifest, indent=1))
     return manifest
 
 

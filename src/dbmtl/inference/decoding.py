@@ -133,7 +133,7 @@ def free_running_residues(runner: BatchedModel, task: Task, pieces: list[str]) -
 
 
 @torch.inference_mode()
-def residue_states(runner: BatchedModel, task: Task, pieces: list[str]) -> list[np.ndarray]:
+def residue_states(runner: BatchedModel, layout: Layout, task: Task, pieces: list[str]) -> list[np.ndarray]:
     """(L, n_embd) float32 final hidden states of each residue, from the row the model reads for `task`:
     an encoder's `<CTRL> residues` (columns 1..L, bidirectional), a onepass model's one row (`task` does
     not matter), a decoder's `residues <CTRL>`
@@ -142,7 +142,6 @@ def residue_states(runner: BatchedModel, task: Task, pieces: list[str]) -> list[
     if cfg.kind == "encoder":
         rows, first = [encoder_row(runner.alphabet, task, p) for p in pieces], 1
     elif cfg.kind == "onepass":  # one row for every task: `<LOC> <MS> residues`
-        layout = OnePassLayout(runner.alphabet, cfg.context)
         rows, first = [layout.prediction_row(p) for p in pieces], PREFIX
     else:
         rows, first = [answer_row(runner.alphabet, task, p, torch.tensor([], dtype=torch.long)) for p in pieces], 0

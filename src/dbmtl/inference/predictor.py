@@ -161,7 +161,7 @@ class Predictor:
         for n, seq in enumerate(sequences, 1):
             check_sequence(f"seq{n}", seq)
         return windowed(list(sequences), self.layout.max_residue_length(),
-                        lambda pieces: residue_states(self.runner, TASKS[task], pieces))
+                        lambda pieces: residue_states(self.runner, self.layout, TASKS[task], pieces))
 
     @torch.inference_mode()
     def teacher_forced_residues(self, sequences: Sequence[str], labels: Sequence[str], task: Task) -> list[np.ndarray]:

@@ -161,17 +161,18 @@ def predict_fasta(predictor: Predictor, fasta: str | Path, out_dir: str | Path,
         raise ValueError(f"{fasta}: no proteins to predict" + (f" ({run.skipped.summary()})" if run.skipped.total else ""))
     records = itertools.chain([first], records)
     if resume:
-        if (staging / JOURNAL).exists() and Journal.load(staging / JOURNAL).state == "publishing":
+        staged = Journal.load(staging / JOURNAL) if (staging / JOURNAL).exists() else None
+        if staged is not None and staged.state == "publishing":
             shard.barrier()
-            journal = Journal.load(staging / JOURNAL)
+            journal = staged
             if shard.rank == 0:
                 _publish(out, staging, journal)
             run.resumed, run.complete = journal.proteins, True
             shard.barrier()
             return run
         journal = _resumable(out, work, options)
-        if journal is None:  # the last run finished with these options; nothing to do
-            run.resumed = Journal.load(out / RECORD).proteins
+        if journal.state == "complete":  # the last run finished with these options; nothing to do
+            run.resumed = journal.proteins
             run.complete = True
             return run
         run.resumed = journal.proteins
@@ -252,12 +253,13 @@ def _chunks(records: Iterable, size: int):
         yield chunk
 
 
-def _resumable(out: Path, staging: Path, options: dict) -> Journal | None:
-    """The interrupted run's journal, checked against this run's options (None: a finished run with
-    the same options, nothing to resume)."""
+def _resumable(out: Path, staging: Path, options: dict) -> Journal:
+    """The interrupted run's journal, checked against this run's options; or, when there is none, the
+    record of a finished run with the same options (state "complete": nothing to resume)."""
     if not (staging / JOURNAL).exists():
-        if (out / RECORD).exists() and Journal.load(out / RECORD).options == options:
-            return None
+        finished = Journal.load(out / RECORD) if (out / RECORD).exists() else None
+        if finished is not None and finished.options == options:
+            return finished
         raise ResumeError(f"nothing to resume in {out}: no interrupted run (start without --resume)")
     journal = Journal.load(staging / JOURNAL)
     if journal.options != options:

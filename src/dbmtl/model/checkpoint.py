@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save_file
 
 from ..tokens import Alphabet
 from .config import ModelConfig
@@ -77,7 +78,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         wrong = sorted(set(shapes) ^ set(expected)) or sorted(k for k in shapes if shapes[k] != expected[k])
         raise CheckpointError(f"{weights}: weights do not match config.json (first differences: {wrong[:3]})")
     try:
-        state = {k: v.float() for k, v in load_file(str(weights)).items()}
+        data = weights.read_bytes()  # read once: the tensors and the fingerprint come from the same bytes
+        state = {k: v.float() for k, v in load_safetensors(data).items()}
     except Exception as exc:
         raise CheckpointError(f"{weights}: damaged ({exc})") from None
     bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
@@ -85,7 +87,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         raise CheckpointError(f"{weights}: weights contain NaN or inf ({', '.join(bad[:3])})")
     model = Transformer(cfg)
     model.load_state_dict(state, strict=False)
-    meta["fingerprint"] = _fingerprint(weights)
+    meta["fingerprint"] = hashlib.sha256(data).hexdigest()[:16]
     return model.to(device).eval(), alphabet, meta
 
 
@@ -94,11 +96,3 @@ def _read_json(path: Path):
         return json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: not valid JSON ({exc})") from None
-
-
-def _fingerprint(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
