@@ -3,7 +3,6 @@ import json
 
 import pytest
 
-from dbmtl.benchmark.report import to_markdown
 from dbmtl.benchmark.run import BenchmarkSpec, run_benchmark
 from dbmtl.model.checkpoint import save_checkpoint
 
@@ -45,7 +44,9 @@ def test_benchmark_smoke_fills_the_report(tmp_path, data_dir, monkeypatch):
     saved = json.loads((out / "benchmark.json").read_text())
     assert saved["configs"][0]["predict"][0]["wall_s"] == cfg["predict"][0]["wall_s"]
     md = (out / "benchmark.md").read_text()
-    assert md == to_markdown(saved) and "| default (encoder) |" in md and "Not run: mmseqs not found" in md
+    assert "| default (encoder) |" in md and "Not run: mmseqs not found" in md
+    for fw in cfg["forward"]:  # the report shows the measured numbers, not only its headings
+        assert f"{100 * fw['fraction_of_peak']:.0f}%" in md
 
 
 def test_cli_defaults_are_the_specs_defaults(monkeypatch):

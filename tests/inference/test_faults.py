@@ -138,14 +138,25 @@ def test_killed_at_random_times_then_resumed(setup, tmp_path, seed):
     rng = random.Random(seed)
     out = previous_run(tmp_path, model)
     before = snapshot(out)
+    journal = out / STAGING / "journal.json"
+    mid_run = 0
     for _ in range(3):
-        args = predict_args(fasta, out, model, *(["--resume"] if (out / STAGING / "journal.json").exists() else []))
+        args = predict_args(fasta, out, model, *(["--resume"] if journal.exists() else []))
+        seen = journal.stat().st_mtime_ns if journal.exists() else None
         proc = subprocess.Popen([sys.executable, "-m", "dbmtl.cli", *args], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.0, 4.0))  # start-up takes about 2 s: some kills land before any write
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60  # wait for this run's first journal write, then kill at a random instant
+        while time.time() < deadline and proc.poll() is None and (
+                not journal.exists() or journal.stat().st_mtime_ns == seen):
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.1))  # the rest of the run takes a few tenths of a second
+        running = proc.poll() is None
         proc.send_signal(signal.SIGKILL)
-        if proc.wait() == 0 or finished(out, expected):  # the kill came after the last write
+        code = proc.wait()
+        assert "Traceback" not in proc.stderr.read()
+        if code == 0 or finished(out, expected):  # the kill came after the last write
             break
+        mid_run += running and journal.exists()
         if not publishing(out):  # a kill while the finished files replace the old ones: resume completes it
             assert snapshot(out) == before
     resume = ["--resume"] if (out / STAGING / "journal.json").exists() else []
@@ -154,6 +165,7 @@ def test_killed_at_random_times_then_resumed(setup, tmp_path, seed):
     elif resume:
         assert main(predict_args(fasta, out, model, *resume)) == 0
     assert {name: (out / name).read_bytes() for name in OUTPUTS} == expected
+    assert mid_run >= 1  # at least one kill landed while the run was writing
 
 
 @pytest.mark.parametrize("limit", [0, 3000, 20000, 60000] + [random.Random(k).randrange(90000) for k in range(TRIALS - 4)])

@@ -18,11 +18,12 @@ h5py = pytest.importorskip("h5py", reason="the embed extra (h5py) is not install
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "proteins.fasta"
 
 
-def states_of(predictor, row, columns) -> np.ndarray:
+def states_of(predictor, row, columns, hidden: bool = True) -> np.ndarray:
+    """The model's final hidden states (or, hidden=False, its logits) at `columns` of one row."""
     batch = collate([row], predictor.alphabet.pad_id)
     with torch.inference_mode():
         h = predictor.model(batch.inputs, positions=batch.positions, segments=batch.segments, causal=batch.causal,
-                            hidden=True)
+                            hidden=hidden)
     return h[0, columns].numpy()
 
 
@@ -33,15 +34,16 @@ def test_embed_is_the_final_hidden_state_of_each_residue(kind):
     got = predictor.embed([seq, "ACD"])
     task = TASKS["ss8"]
     if kind == "encoder":
-        want = states_of(predictor, encoder_row(predictor.alphabet, task, seq), slice(1, len(seq) + 1))
+        row, columns = encoder_row(predictor.alphabet, task, seq), slice(1, len(seq) + 1)
     else:
-        row = answer_row(predictor.alphabet, task, seq, torch.tensor([], dtype=torch.long))
-        want = states_of(predictor, row, slice(0, len(seq)))
+        row, columns = answer_row(predictor.alphabet, task, seq, torch.tensor([], dtype=torch.long)), slice(0, len(seq))
+    want = states_of(predictor, row, columns)
     assert got[0].shape == (len(seq), predictor.model.cfg.n_embd) and got[1].shape[0] == 3
     np.testing.assert_allclose(got[0], want, atol=1e-5)
-    # the head reads these states: logits = head(states)
-    logits = predictor.model.head(torch.from_numpy(got[0])).detach().numpy()
-    assert np.isfinite(logits).all()
+    # they are the states the output head reads: head(states) are the model's own logits at those residues
+    with torch.inference_mode():
+        logits = predictor.model.head(torch.from_numpy(got[0])).numpy()
+    np.testing.assert_allclose(logits, states_of(predictor, row, columns, hidden=False), atol=1e-4)
 
 
 def test_long_proteins_are_embedded_in_windows():

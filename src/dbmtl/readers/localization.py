@@ -15,7 +15,7 @@ from ..tasks import LOCATIONS, MEMBRANE_LABELS
 from ..tokens import AMINO_ACIDS
 from .fasta import FastaFormatError, open_text, read_fasta, source_name
 from .records import ProteinRecord
-from .table import csv_rows
+from .table import check_letters, csv_rows
 
 DUAL_LOCATIONS = {"Cytoplasm-Nucleus"}
 
@@ -94,8 +94,6 @@ def read_deeploc2_tsv(path: str | Path) -> Iterator[ProteinRecord]:
     """DeepLoc 2.0 proteins as `deeploc2_filtered.tsv` holds them (`accession, locations, membrane, kingdom,
     partition, sequence`; one to five locations joined by '|', already spelled as DeepLoc 1.0's classes).
     A protein with one location gets it as `location`; one with several gets them as `locations`."""
-    from .secondary_structure import _check_letters
-
     with open_text(path) as fh:
         column, rows = csv_rows(fh, path, {"accession", "locations", "membrane", "sequence"}, delimiter="\t")
         for row_no, row in rows:
@@ -103,7 +101,7 @@ def read_deeploc2_tsv(path: str | Path) -> Iterator[ProteinRecord]:
             where = f"{path} row {row_no}"
             if not seq:
                 raise FastaFormatError(f"{where}: record {rid!r}: empty sequence")
-            _check_letters(where, rid, "amino-acid", seq, set(AMINO_ACIDS))
+            check_letters(where, rid, "amino-acid", seq, AMINO_ACIDS)
             locations = tuple(row[column["locations"]].split("|"))
             unknown = set(locations) - set(LOCATIONS)
             if unknown:

@@ -14,16 +14,7 @@ from ..tasks import SS3_LABELS, SS8_LABELS, ss8_to_ss3
 from ..tokens import AMINO_ACIDS
 from .fasta import FastaFormatError, open_text, read_fasta
 from .records import ResidueRecord
-from .table import csv_rows
-
-
-def _check_letters(where: str, rid: str, what: str, text: str, allowed) -> None:
-    """`where` names the file and row, so the message says where to look."""
-    bad = next((i for i, c in enumerate(text) if c not in allowed), None)
-    if bad is not None:
-        raise FastaFormatError(
-            f"{where}: record {rid!r}: invalid {what} letter {text[bad]!r} at position {bad + 1}"
-        )
+from .table import check_letters, csv_rows
 
 
 def read_netsurfp_csv(path: str | Path, split: str = "test") -> Iterator[ResidueRecord]:
@@ -43,7 +34,7 @@ def read_netsurfp_csv(path: str | Path, split: str = "test") -> Iterator[Residue
             seq = "".join(fields["input"])
             if not seq:
                 raise FastaFormatError(f"{where}: record {rid!r}: empty sequence")
-            _check_letters(where, rid, "amino-acid", seq, set(AMINO_ACIDS))
+            check_letters(where, rid, "amino-acid", seq, AMINO_ACIDS)
             ss3 = "".join(fields["dssp3"])
             ss8 = "".join(fields["dssp8"]) if "dssp8" in fields else None
             resolved = np.ones(len(seq), dtype=bool)
@@ -58,9 +49,9 @@ def read_netsurfp_csv(path: str | Path, split: str = "test") -> Iterator[Residue
                             f"{where}: {mask_col} has {len(values)} entries for {len(seq)} residues"
                         )
                     resolved &= values == 1.0
-            _check_letters(where, rid, "SS3", ss3, set(SS3_LABELS))
+            check_letters(where, rid, "SS3", ss3, "".join(SS3_LABELS))
             if ss8 is not None:
-                _check_letters(where, rid, "SS8", ss8, set(SS8_LABELS))
+                check_letters(where, rid, "SS8", ss8, "".join(SS8_LABELS))
             try:
                 yield ResidueRecord(rid, seq, ss3, ss8, resolved, split, source=stem)
             except ValueError as exc:
@@ -114,8 +105,8 @@ def read_cullpdb_csv(path: str | Path, split: str = "train") -> Iterator[Residue
             ss8 = row[col["expected"]].strip().replace("L", "C")
             if not seq:
                 raise FastaFormatError(f"{where}: record {rid!r}: empty sequence")
-            _check_letters(where, rid, "amino-acid", seq, set(AMINO_ACIDS))
-            _check_letters(where, rid, "SS8", ss8, set(SS8_LABELS))
+            check_letters(where, rid, "amino-acid", seq, AMINO_ACIDS)
+            check_letters(where, rid, "SS8", ss8, "".join(SS8_LABELS))
             try:
                 length = int(row[col["len"]])
             except ValueError:
