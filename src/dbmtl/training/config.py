@@ -6,8 +6,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ..data.catalog import LM_SOURCES, LOCALIZATION_SOURCES
 from ..model.config import PRESETS, Bound, ModelConfig, check_fields, strict_from_dict
 from ..tasks import TASKS
+from .distributed import PARALLEL_MODES
 
 
 def model_from_spec(spec: dict) -> ModelConfig:
@@ -58,8 +60,8 @@ class TrainConfig:
     # where the training data come from (dbmtl.data.catalog): localization "subsets" (the default: what
     # the first models saw), "deeploc1" (the paper's DeepLoc 1.0 training partition) or
     # "deeploc1+deeploc2"; LM corpus "mmseqs2" (the default) or "mmseqs2+uniref"
-    localization_sources: Literal["subsets", "deeploc1", "deeploc1+deeploc2"] = "subsets"  # see dbmtl.data.catalog
-    lm_sources: Literal["mmseqs2", "mmseqs2+uniref"] = "mmseqs2"
+    localization_sources: Literal[LOCALIZATION_SOURCES] = "subsets"  # see dbmtl.data.catalog
+    lm_sources: Literal[LM_SOURCES] = "mmseqs2"
     lr: float = 2e-4
     warmup_steps: int = 16_000
     decay_steps: int = 250_000
@@ -81,7 +83,7 @@ class TrainConfig:
     precision: Literal["fp32", "bf16"] = "fp32"  # or "bf16" (autocast)
     device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda", "cuda:1", ...
     threads: int | None = None
-    parallel: Literal["ddp", "fsdp"] = "ddp"  # under torchrun: "ddp" (replicated weights) or "fsdp" (sharded weights/optimizer)
+    parallel: Literal[PARALLEL_MODES] = "ddp"  # under torchrun: "ddp" (replicated weights) or "fsdp" (sharded weights/optimizer)
     data_dir: str | None = None
     corpus: str | None = None  # a `dbmtl prepare-corpus` folder for the LM task (default: data_dir's FASTA)
     data_workers: int = 0  # DataLoader processes per LM stream reading corpus shards (0: in the main process)
