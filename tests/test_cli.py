@@ -8,7 +8,8 @@ import pytest
 
 from dbmtl.cli import main
 from dbmtl.model.checkpoint import save_checkpoint
-from dbmtl.inference.predictor import DEFAULT_MODEL, Predictor
+from dbmtl.inference.predictor import Predictor
+from dbmtl.model.checkpoint import DEFAULT_MODEL
 from dbmtl.tasks import TASKS, output_label
 
 from helpers import tiny_predictor

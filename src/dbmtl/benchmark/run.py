@@ -194,10 +194,10 @@ def _bench_config(spec: BenchmarkSpec, config: str, dtypes: list[str], records, 
         entry["predict"].append(row)
         log(f"{config} {dt}: dbmtl predict {len(recs)} proteins in {t.wall_s:.1f} s ({row['proteins_per_s']:.1f} "
             f"proteins/s, {row['residues_per_s']:.0f} residues/s), peak RSS {t.max_rss_mib:.0f} MiB")
-    from ..inference.predictor import DEFAULT_MODEL
     from ..model import ModelConfig
+    from ..model.checkpoint import model_folder
 
-    cfg_dir = DEFAULT_MODEL if model_dir == "default" else Path(model_dir)
+    cfg_dir = model_folder(model_dir)
     cfg = ModelConfig.from_dict(json.loads((cfg_dir / "config.json").read_text())["model"])
     need = predict_flops(cfg, [len(r.sequence) for r in recs])
     if need is not None:

@@ -26,13 +26,12 @@ CHUNK_SIZE = 256  # proteins `dbmtl predict` predicts and writes at a time unles
 
 def build_model(config: str, model_path: str | None):
     """`default` (or a checkpoint path): trained weights; a preset name: random weights."""
-    from ..inference.predictor import DEFAULT_MODEL
     from ..model import PRESETS, ModelConfig, Transformer
-    from ..model.checkpoint import load_checkpoint
+    from ..model.checkpoint import load_checkpoint, model_folder
     from ..tokens import Alphabet
 
     if config == "default":
-        model, _, _ = load_checkpoint(DEFAULT_MODEL if model_path in (None, "default") else Path(model_path))
+        model, _, _ = load_checkpoint(model_folder(model_path or "default"))
         return model.eval()
     if config not in PRESETS:
         raise ValueError(f"unknown config {config!r}: 'default' (the --model checkpoint) or a preset ({', '.join(PRESETS)})")

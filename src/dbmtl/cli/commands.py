@@ -1,6 +1,7 @@
 """What each `dbmtl` command does: parse nothing, check little, call the library, print a summary."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -23,6 +24,11 @@ def cmd_train(args) -> int:
         trainer = Trainer(cfg, data, progress=not args.quiet)
         if args.resume:
             trainer.resume()
+        if args.validate:
+            scores = trainer.validate()
+            if trainer.group.is_main:
+                print(json.dumps({"step": trainer.step, "init_from": cfg.init_from, "valid": scores}, indent=1))
+            return 0
         trainer.fit()
         if trainer.group.is_main and (trainer.out / "checkpoint").exists():
             print(f"checkpoint: {trainer.out / 'checkpoint'}  best: {trainer.out / 'best'}")

@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--corpus", help="LM corpus prepared by `dbmtl prepare-corpus` (default: the data folder's FASTA)")
     t.add_argument("--threads", type=positive_int, help="torch CPU threads (overrides the config's)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--validate", action="store_true",
+                   help="train nothing: score the starting weights (init_from, or the checkpoint with --resume) "
+                        "on the config's validation split and print them as JSON")
     t.set_defaults(func=cmd_train)
 
     pc = command("prepare-corpus", help="turn FASTA files of any size into memory-mapped LM training shards")

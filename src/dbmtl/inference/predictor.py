@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..data.layouts import layout_for
-from ..model.checkpoint import load_checkpoint
+from ..model.checkpoint import load_checkpoint, model_folder
 from ..model.transformer import Transformer
 from ..tasks import OUTPUT_TASKS, TASKS, Task
 from ..tokens import AMINO_ACIDS, Alphabet
@@ -31,8 +31,6 @@ from .decoding import (RESIDUE_STRATEGIES, BatchedModel, label_slots, one_pass, 
 from .runtime import default_batch_tokens, prepare_model, resolve_dtype
 from .windows import windowed
 
-PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
-DEFAULT_MODEL = PRETRAINED / "default"
 _INVALID = re.compile(f"[^{AMINO_ACIDS}]")
 _BY_FIELD = {task.field: name for name, task in TASKS.items() if task.field}
 
@@ -101,8 +99,7 @@ class Predictor:
     def from_pretrained(cls, path: str | Path = "default", device: str = "cpu", **kw) -> "Predictor":
         """Load a checkpoint directory; "default" is the model bundled with the package. Keywords go to
         the constructor (batch_tokens, dtype, int8, attention)."""
-        path = DEFAULT_MODEL if str(path) == "default" else Path(path)
-        model, alphabet, meta = load_checkpoint(path, device)
+        model, alphabet, meta = load_checkpoint(model_folder(path), device)
         return cls(model, alphabet, meta, device=device, **kw)
 
     def predict(self, sequences, tasks: Iterable[str] = OUTPUT_TASKS) -> list[ProteinPrediction]:

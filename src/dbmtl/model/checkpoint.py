@@ -21,6 +21,12 @@ from .config import ModelConfig
 from .transformer import Transformer
 
 TIED = "head.weight"  # the same tensor as wte.weight; stored once
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "pretrained" / "default"  # bundled with the package
+
+
+def model_folder(name: str | Path) -> Path:
+    """The folder a model name means: "default" is the bundled model, anything else a path."""
+    return DEFAULT_MODEL if str(name) == "default" else Path(name)
 
 
 def save_checkpoint(path: str | Path, model: Transformer, alphabet: Alphabet, extra: dict | None = None,

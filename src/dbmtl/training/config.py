@@ -88,6 +88,9 @@ class TrainConfig:
     corpus: str | None = None  # a `dbmtl prepare-corpus` folder for the LM task (default: data_dir's FASTA)
     data_workers: int = 0  # DataLoader processes per LM stream reading corpus shards (0: in the main process)
     out_dir: str = "runs/paper"
+    # a model folder whose weights start the run ("default": the bundled model), e.g. an encoder's weights
+    # for a onepass model of the same sizes; the step, optimizer and data positions start from zero
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, "training config", TRAIN_BOUNDS)

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from ..data.catalog import TrainingData
 from ..data.layouts import collate, layout_for, mask_residues
+from ..model.checkpoint import load_checkpoint, model_folder
 from ..model.transformer import Transformer
 from ..tasks import TASKS
 from ..tokens import Alphabet
@@ -30,6 +31,22 @@ log = logging.getLogger("dbmtl")
 class TrainingDiverged(ValueError):
     """A loss or gradient norm that is not finite: the step was not applied and the checkpoint on disk is
     the last good one, so the run can be resumed with a lower learning rate."""
+
+
+def initialize_from(model: Transformer, folder: str) -> None:
+    """Copy the weights of a model folder into `model`. Every tensor of the folder must exist in `model`
+    with the same shape (a model kind may differ: an encoder's weights start a onepass model); tensors
+    the folder lacks (a new pooling layer) keep their fresh initialization and are logged."""
+    path = model_folder(folder)
+    source, _, _ = load_checkpoint(path)
+    target, given = model.state_dict(), source.state_dict()
+    wrong = [k for k in given if k not in target or target[k].shape != given[k].shape]
+    if wrong:
+        raise ValueError(f"init_from {folder}: its weights do not fit this model's config "
+                         f"(first differences: {wrong[:3]}); use a model folder of the same sizes")
+    missing = sorted(set(target) - set(given))
+    model.load_state_dict(given, strict=False)
+    log.info("weights from %s%s", path, f"; freshly initialized: {missing}" if missing else "")
 
 
 class Trainer:
@@ -59,7 +76,10 @@ class Trainer:
             raise ValueError(f"grad_accum {cfg.grad_accum} (micro-batches per step, all processes together) "
                              f"must be divisible by the number of processes, {self.group.world_size}")
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-        self.model = Transformer(cfg.model).to(self.device)
+        self.model = Transformer(cfg.model)
+        if cfg.init_from:
+            initialize_from(self.model, cfg.init_from)
+        self.model.to(self.device)
         self.context = self.model.cfg.context
         self.layout = layout_for(self.model.cfg.kind, self.alphabet, self.context, self.model.cfg.n_segments)
         self.label_inputs = self.model.cfg.label_inputs

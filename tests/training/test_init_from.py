@@ -1,0 +1,55 @@
+"""init_from: a run starts from another model folder's weights (an encoder's weights start a onepass model)."""
+import json
+
+import pytest
+import torch
+
+from dbmtl.cli import main
+from dbmtl.model.checkpoint import save_checkpoint
+from dbmtl.tokens import Alphabet
+from dbmtl.training import Trainer
+
+from helpers import tiny_train_config
+
+ENCODER = {"preset": "tiny", "kind": "encoder", "conv_kernel": 3, "dropout": 0.1}
+ONEPASS = {**ENCODER, "kind": "onepass", "protein_pooling": "attention"}
+TASKS = {"ss3": 1.0, "ss8": 1.0, "loc": 1.0, "ms": 0.5}
+
+
+@pytest.fixture(scope="module")
+def trained_encoder(tmp_path_factory, data):
+    """A tiny encoder trained for 60 steps, saved as a model folder."""
+    tmp = tmp_path_factory.mktemp("encoder")
+    trainer = Trainer(tiny_train_config(tmp, model=ENCODER, tasks=TASKS), data, progress=False)
+    trainer.fit()
+    return save_checkpoint(tmp / "model", trainer.model, Alphabet())
+
+
+def test_an_encoders_weights_start_a_onepass_model(tmp_path, data, trained_encoder):
+    cfg = tiny_train_config(tmp_path, model=ONEPASS, tasks=TASKS, init_from=str(trained_encoder))
+    started = Trainer(cfg, data, progress=False)
+    fresh = Trainer(tiny_train_config(tmp_path, model=ONEPASS, tasks=TASKS), data, progress=False)
+    source = Trainer(tiny_train_config(tmp_path, model=ENCODER, tasks=TASKS, init_from=str(trained_encoder)),
+                     data, progress=False).model.state_dict()
+    weights = started.model.state_dict()
+    assert all(torch.equal(weights[k], v) for k, v in source.items())
+    assert "pool.weight" in weights and "pool.weight" not in source  # new attention pooling: freshly initialized
+    # the transferred residue states read secondary structure at step 0; fresh weights do not
+    assert started.validate()["ss8"]["loss"] < fresh.validate()["ss8"]["loss"] - 0.2
+
+
+def test_weights_of_other_sizes_are_refused(tmp_path, data, trained_encoder):
+    cfg = tiny_train_config(tmp_path, model={**ONEPASS, "n_embd": 32}, tasks=TASKS, init_from=str(trained_encoder))
+    with pytest.raises(ValueError, match="init_from .* do not fit"):
+        Trainer(cfg, data, progress=False)
+
+
+def test_train_validate_scores_the_starting_weights_and_trains_nothing(tmp_path, data_dir, trained_encoder, capsys):
+    cfg = tiny_train_config(tmp_path, model=ONEPASS, tasks=TASKS, init_from=str(trained_encoder)).to_dict()
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    assert main(["train", "--config", str(path), "--validate", "--quiet", "--data-dir", str(data_dir)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["step"] == 0 and set(report["valid"]) == set(TASKS)
+    assert all(0 <= report["valid"][t]["accuracy"] <= 1 for t in TASKS)
+    assert not (tmp_path / "run" / "checkpoint").exists()
