@@ -1,5 +1,5 @@
-"""`python -m dbmtl.benchmark _forward|_profile|_predict|_save SPEC_JSON OUT_JSON`: the benchmark's child
-processes (dbmtl.benchmark.workers)."""
+"""`python -m dbmtl.benchmark _forward|_profile|_predict|_save|_s4pred SPEC_JSON OUT_JSON`: the benchmark's
+child processes (dbmtl.benchmark.workers)."""
 import sys
 
 from .workers import main

@@ -114,6 +114,7 @@ def to_markdown(r: dict) -> str:
         pr = r["profile"]
         lines += ["", f"Profile of `Predictor.predict` ({pr['dtype']}, first {pr['proteins']} query proteins, "
                   "torch.profiler self CPU time): " + ", ".join(f"`{o['op']}` {100 * o['fraction']:.0f}%" for o in pr["ops"])]
+    lines += _s4pred_lines(r.get("s4pred", {}), r["configs"])
     mm = r.get("mmseqs", {})
     lines += ["", "### MMseqs2 (alignment baseline)", ""]
     if "skipped" in mm:
@@ -169,6 +170,33 @@ def to_markdown(r: dict) -> str:
         for t in r["targets"]:
             lines.append(f"| {t['target']} | {_target_measure(t)} | {'yes' if t['met'] else 'no'} |")
     return "\n".join(lines) + "\n"
+
+
+def _s4pred_lines(s4: dict, configs: list[dict]) -> list[str]:
+    lines = ["", "### Beside an S4PRED-sized single-sequence predictor", ""]
+    if "skipped" in s4 or not s4:
+        return lines + [f"Not run: {s4.get('skipped', 'not measured')}"]
+    lines.append(
+        f"An ensemble of {s4['members']} {'bidirectional ' if s4['bidirectional'] else ''}GRUs ({s4['layers']} layers, "
+        f"hidden {s4['hidden']}, on a {s4['embed']}-wide residue embedding, a linear 3-state head; "
+        f"{s4['params']:,} parameters, S4PRED's shape), random weights, {s4['dtype']}, one protein at a time as S4PRED "
+        f"predicts, in a fresh process on {s4['device']} with {s4['threads']} torch threads: the first {s4['proteins']} query "
+        f"proteins ({s4['residues']:,} residues) in {s4['seconds']:.1f} s, {s4['s_per_protein']:.2f} s per protein, "
+        f"{1000 * s4['s_per_residue']:.2f} ms per residue (building the model not counted; peak RSS "
+        f"{s4['max_rss_mib']:.0f} MiB).")
+    rows = next((c["predict"] for c in configs if c["config"] == "default"), [])
+    if rows:
+        lines += ["", "| dbmtl predict (`default`, all outputs) | proteins | ms per residue | speed ratio per residue (dbmtl / ensemble) |",
+                  "|---|---:|---:|---:|"]
+        for p in rows:
+            lines.append(f"| {p['dtype']} | {p['proteins']} | {1000 * p['wall_s'] / p['residues']:.3f} | "
+                         f"{s4['speedup_per_residue'][p['dtype']]:.1f}x |")
+        lines += ["", "dbmtl's times are whole commands (start-up, model loading, all four outputs, files written), the "
+                  "ensemble's its predictions alone (one output); the two ran on different numbers of proteins, so "
+                  "they compare per residue."]
+    return lines + ["", f"Accuracy is not measured here: S4PRED's published CB513 Q3 is {s4['published_cb513_q3']} "
+                    "(single sequence, Moffat & Jones 2021); dbmtl's test-set accuracy is in docs/evaluation "
+                    "(`dbmtl evaluate`)."]
 
 
 def _short(n: int) -> str:

@@ -12,6 +12,9 @@ Measured, every number in the same run and on the same machine:
 - end to end: what `dbmtl predict` does (reading, all outputs, writing) on the query proteins, in a child
   process timed by wall clock from start-up to exit, with its peak resident memory; proteins/s,
   residues/s, ms/protein; for half precision and int8, agreement of the labels with float32;
+- beside an S4PRED-sized single-sequence predictor (dbmtl.benchmark.s4pred: five 3-layer BiGRUs, hidden
+  1024, random weights) timed on the first query proteins in a child process, same device and threads:
+  seconds per protein and per residue, and the speed ratio per residue of `dbmtl predict` to it;
 - the alignment baseline (dbmtl.benchmark.mmseqs): MMseqs2 searching the same proteins against databases
   of growing size, fitted and extrapolated to UniRef50;
 - resident memory of a prediction run sampled while it streams many proteins (flat = bounded).
@@ -37,6 +40,7 @@ from .machine import load_average, machine_info
 from .memory import memory_curve
 from .mmseqs import find_mmseqs, read_real, run_mmseqs_baseline, write_fasta
 from .report import check_targets, write_outputs
+from .s4pred import speed_ratios
 from .workers import run_worker, time_predict
 
 QUERY_REL = Path("unlabeled/mmseqs2_examples/QUERY.fasta")
@@ -69,6 +73,7 @@ class BenchmarkSpec:
     device: str = "auto"
     batch_tokens: int | None = None  # None: the predictor's default
     profile_proteins: int = 48  # 0: no profile
+    s4pred_proteins: int = 20  # first N query proteins through the S4PRED-sized ensemble; 0: skip
     plot: bool = True
     command: str | None = None  # the command line, for the report
 
@@ -123,6 +128,7 @@ def run_benchmark(spec: BenchmarkSpec, log=print) -> dict:
                                               "device": device, "threads": threads, "model": spec.model}, work)
             results["profile"] = prof
             log("profile (" + best + "): " + ", ".join(f"{o['op']} {100 * o['fraction']:.0f}%" for o in prof["ops"][:5]))
+        results["s4pred"] = _bench_s4pred(spec, subset, results, threads, device, work, log)
 
         if spec.skip_mmseqs:
             results["mmseqs"] = {"skipped": "--skip-mmseqs"}
@@ -146,6 +152,23 @@ def run_benchmark(spec: BenchmarkSpec, log=print) -> dict:
     results["targets"] = check_targets(results)
     write_outputs(results, out, plot=spec.plot, log=log)
     return results
+
+
+def _bench_s4pred(spec: BenchmarkSpec, subset: Path, results: dict, threads: int, device: str, work: Path,
+                  log) -> dict:
+    """The S4PRED-sized ensemble on the first spec.s4pred_proteins query proteins, and the speed ratio per
+    residue of each `dbmtl predict` run of the default config to it."""
+    if not spec.s4pred_proteins:
+        return {"skipped": "--s4pred-proteins 0"}
+    s4, t = run_worker("_s4pred", {"fasta": str(subset), "proteins": spec.s4pred_proteins, "threads": threads,
+                                   "device": device}, work)
+    s4["max_rss_mib"] = t.max_rss_mib
+    rows = next((c["predict"] for c in results["configs"] if c["config"] == "default"), [])
+    s4["speedup_per_residue"] = speed_ratios(s4, rows)
+    log(f"S4PRED-sized ensemble ({s4['params'] / 1e6:.0f}M parameters): {s4['proteins']} proteins in "
+        f"{s4['seconds']:.1f} s ({s4['s_per_residue'] * 1000:.2f} ms per residue); dbmtl predict per residue: "
+        + (", ".join(f"{dt} {x:.1f}x its speed" for dt, x in s4["speedup_per_residue"].items()) or "not run"))
+    return s4
 
 
 def _fastest(results: dict) -> str:

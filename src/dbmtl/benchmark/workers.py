@@ -6,7 +6,8 @@ Each measurement runs in a fresh interpreter so that its peak memory is its own,
 - `_profile`: where the time of real predictions goes (torch.profiler);
 - `_predict`: what `dbmtl predict` does (predict_fasta with the options the command would use), timed
   from outside, start-up and model loading included;
-- `_save`: a preset with random weights as a checkpoint, for `_predict` to load.
+- `_save`: a preset with random weights as a checkpoint, for `_predict` to load;
+- `_s4pred`: the S4PRED-sized speed comparator (dbmtl.benchmark.s4pred).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from .flops import forward_flops
 from .machine import attention_rate, peak_matmul
+from .s4pred import s4pred_worker
 from .timing import Timed, best_time, rss_mib, run_timed, sync
 
 CHUNK_SIZE = 256  # proteins `dbmtl predict` predicts and writes at a time unless told otherwise
@@ -162,7 +164,8 @@ def predict_worker(spec: dict) -> dict:
 
 
 WORKERS = {"_forward": forward_worker, "_profile": profile_worker, "_predict": predict_worker,
-           "_save": lambda spec: str(save_random_checkpoint(spec["config"], Path(spec["dest"])))}
+           "_save": lambda spec: str(save_random_checkpoint(spec["config"], Path(spec["dest"]))),
+           "_s4pred": s4pred_worker}
 
 
 def main(argv: list[str]) -> int:

@@ -185,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--skip-mmseqs", action="store_true", help="dbmtl side only")
     b.add_argument("--memory-proteins", type=int_at_least(0), default=0, help="stream this many proteins, sampling memory (0: skip)")
     b.add_argument("--memory-max-length", type=positive_int, help="crop the memory run's proteins to this many residues")
+    b.add_argument("--s4pred-proteins", type=int_at_least(0), default=20,
+                   help="time an S4PRED-sized predictor (five 3-layer BiGRUs, hidden 1024, random weights) on the "
+                        "first N query proteins (0: skip)")
     b.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
     b.add_argument("--threads", type=positive_int, help="threads for torch and MMseqs2 (default: all CPUs)")
     b.add_argument("--device", default="auto", help="auto, cpu or cuda")
