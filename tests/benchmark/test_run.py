@@ -21,7 +21,7 @@ def test_benchmark_smoke_fills_the_report(tmp_path, data_dir, monkeypatch):
     messages = []
     spec = BenchmarkSpec(out=out, model=str(model), configs=["default"], dtypes=["fp32", "bf16"], data_dir=data_dir,
                          proteins=5, batch=2, length=64, memory_proteins=30, memory_max_length=40,
-                         threads=1, device="cpu", profile_proteins=3, s4pred_proteins=0, plot=False)
+                         threads=1, device="cpu", profile_proteins=3, s4pred_proteins=0, latency_repeats=0, plot=False)
     r = run_benchmark(spec, log=messages.append)
     cfg = r["configs"][0]
     assert [f["dtype"] for f in cfg["forward"]] == ["fp32", "bf16"]
@@ -41,12 +41,13 @@ def test_benchmark_smoke_fills_the_report(tmp_path, data_dir, monkeypatch):
     assert r["memory"]["proteins"] == 30 and r["memory"]["max_rss_mib"] > 0
     assert r["profile"]["ops"] and all(0 <= o["fraction"] <= 1 for o in r["profile"]["ops"])
     assert any("fraction" in t for t in r["targets"])
-    assert r["s4pred"] == {"skipped": "--s4pred-proteins 0"}
+    assert r["s4pred"] == {"skipped": "--s4pred-proteins 0"} and r["latency"] == {"skipped": "--latency-repeats 0"}
+    assert not any("first_prediction_s" in t for t in r["targets"])
     saved = json.loads((out / "benchmark.json").read_text())
     assert saved["configs"][0]["predict"][0]["wall_s"] == cfg["predict"][0]["wall_s"]
     md = (out / "benchmark.md").read_text()
     assert "| default (encoder) |" in md and "Not run: mmseqs not found" in md
-    assert "Not run: --s4pred-proteins 0" in md
+    assert "Not run: --s4pred-proteins 0" in md and "Not run: --latency-repeats 0" in md
     for fw in cfg["forward"]:  # the report shows the measured numbers, not only its headings
         assert f"{100 * fw['fraction_of_peak']:.0f}%" in md
 

@@ -15,6 +15,8 @@ Measured, every number in the same run and on the same machine:
 - beside an S4PRED-sized single-sequence predictor (dbmtl.benchmark.s4pred: five 3-layer BiGRUs, hidden
   1024, random weights) timed on the first query proteins in a child process, same device and threads:
   seconds per protein and per residue, and the speed ratio per residue of `dbmtl predict` to it;
+- the first prediction (dbmtl.benchmark.latency): the real `dbmtl predict` command on one protein, from a
+  cold process to its exit, and the time until its model is loaded;
 - the alignment baseline (dbmtl.benchmark.mmseqs): MMseqs2 searching the same proteins against databases
   of growing size, fitted and extrapolated to UniRef50;
 - resident memory of a prediction run sampled while it streams many proteins (flat = bounded).
@@ -36,6 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from .flops import predict_flops, predict_floor_s
+from .latency import first_prediction
 from .machine import load_average, machine_info
 from .memory import memory_curve
 from .mmseqs import find_mmseqs, read_real, run_mmseqs_baseline, write_fasta
@@ -74,6 +77,7 @@ class BenchmarkSpec:
     batch_tokens: int | None = None  # None: the predictor's default
     profile_proteins: int = 48  # 0: no profile
     s4pred_proteins: int = 20  # first N query proteins through the S4PRED-sized ensemble; 0: skip
+    latency_repeats: int = 3  # runs of `dbmtl predict` on the first query protein, the best counts; 0: skip
     plot: bool = True
     command: str | None = None  # the command line, for the report
 
@@ -129,6 +133,14 @@ def run_benchmark(spec: BenchmarkSpec, log=print) -> dict:
             results["profile"] = prof
             log("profile (" + best + "): " + ", ".join(f"{o['op']} {100 * o['fraction']:.0f}%" for o in prof["ops"][:5]))
         results["s4pred"] = _bench_s4pred(spec, subset, results, threads, device, work, log)
+        if spec.latency_repeats:
+            lat = first_prediction((records[0].id, records[0].sequence), spec.model, threads, device, work,
+                                   repeats=spec.latency_repeats)
+            log(f"first prediction: dbmtl predict of one protein ({lat['residues']} residues) in {lat['best_s']:.2f} s "
+                f"(best of {lat['repeats']}; model loaded after {lat['model_loaded_best_s']:.2f} s)")
+            results["latency"] = lat
+        else:
+            results["latency"] = {"skipped": "--latency-repeats 0"}
 
         if spec.skip_mmseqs:
             results["mmseqs"] = {"skipped": "--skip-mmseqs"}

@@ -260,7 +260,7 @@ def cmd_benchmark(args) -> int:
         mmseqs_sizes=tuple(int(x) for x in split(args.mmseqs_sizes)), mmseqs_repeats=args.mmseqs_repeats,
         skip_mmseqs=args.skip_mmseqs, memory_proteins=args.memory_proteins, memory_max_length=args.memory_max_length,
         data_dir=args.data_dir, threads=args.threads, device=args.device, batch_tokens=args.batch_tokens,
-        s4pred_proteins=args.s4pred_proteins, plot=not args.no_plot,
+        s4pred_proteins=args.s4pred_proteins, latency_repeats=args.latency_repeats, plot=not args.no_plot,
         command="dbmtl " + " ".join(sys.argv[1:]) if sys.argv and "dbmtl" in sys.argv[0] else None)
     run_benchmark(spec, log=lambda m: print(m, file=sys.stderr, flush=True))
     print(Path(args.out) / "benchmark.md")

@@ -188,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--s4pred-proteins", type=int_at_least(0), default=20,
                    help="time an S4PRED-sized predictor (five 3-layer BiGRUs, hidden 1024, random weights) on the "
                         "first N query proteins (0: skip)")
+    b.add_argument("--latency-repeats", type=int_at_least(0), default=3,
+                   help="runs of `dbmtl predict` on the first query protein, each a fresh process; the fastest "
+                        "counts (0: skip)")
     b.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
     b.add_argument("--threads", type=positive_int, help="threads for torch and MMseqs2 (default: all CPUs)")
     b.add_argument("--device", default="auto", help="auto, cpu or cuda")
