@@ -1,7 +1,7 @@
 """A composition baseline for the per-protein tasks: what amino-acid counts alone say about location
 and membrane, with no model. A logistic regression (C = 0.05, standardized features) on the composition
 of the whole protein, its first 50, last 50 and first 20 residues, the 400 dipeptide frequencies and the
-log length, trained on the training split of the default localization training data. A per-protein
+log length, trained on the training split of the localization data the model was trained on. A per-protein
 score close to it means the model has learnt little beyond composition. Needs scikit-learn
 (`pip install 'dbmtl[baselines]'`); without it the baseline is skipped with a note.
 """
@@ -57,17 +57,18 @@ def _score(model, test: list, label: str, classes: tuple[str, ...]) -> dict:
     return score
 
 
-def composition_baseline(data_dir: Path, test: list) -> dict:
-    """{"loc": score, "ms": score} of the baseline on the test records (score as per_protein_accuracy, plus
-    ECE), or {"skipped": why} without scikit-learn."""
+def composition_baseline(data_dir: Path, test: list, sources: str = "subsets") -> dict:
+    """{"loc": score, "ms": score, "sources": sources} of the baseline trained on the `localization_sources`
+    a model was trained on (so both saw the same proteins), scored on the test records (score as
+    per_protein_accuracy, plus ECE), or {"skipped": why} without scikit-learn."""
     try:
         import sklearn  # noqa: F401  (only whether it is there)
     except ImportError:
         return {"skipped": "scikit-learn is not installed (pip install 'dbmtl[baselines]')"}
     from ..data.catalog import evaluation_guard, localization_training
 
-    train = [r for r in localization_training(data_dir, evaluation_guard(data_dir)) if r.split == "train"]
-    out = {}
+    train = [r for r in localization_training(data_dir, evaluation_guard(data_dir), sources=sources) if r.split == "train"]
+    out: dict = {"sources": sources}
     for task, label, classes in (("loc", "location", LOCATIONS), ("ms", "membrane", MEMBRANE_LABELS)):
         model, n_train = _fit(train, label, classes)
         out[task] = {**_score(model, test, label, classes), "n_train": n_train}

@@ -76,7 +76,8 @@ def evaluate(predictor: Predictor, data_dir: Path, limit: int | None = None, aud
                                                     [getattr(r, field) for r in records], TASKS[task_name].labels)
             entry[task_name]["ece"] = protein_ece(preds, records, TASKS[task_name])
         if baseline:
-            entry["composition_baseline"] = composition_baseline(data_dir, records)
+            sources = (predictor.meta.get("train") or {}).get("localization_sources", "subsets")
+            entry["composition_baseline"] = composition_baseline(data_dir, records, sources)
         entry["seconds"] = round(time.time() - t0, 1)
         results["sets"][name] = entry
         log(f"{name}: {len(records)} proteins in {entry['seconds']} s")
@@ -138,7 +139,8 @@ def to_markdown(results: dict) -> str:
             if base and "skipped" in base:
                 lines.append(f"| composition baseline (logistic regression, no model) | skipped: {base['skipped']} |")
             elif base:
-                lines.append(_protein_row("composition baseline (logistic regression, no model)", base["loc"], base["ms"]))
+                trained = f", trained on {base['sources']}" if "sources" in base else ""
+                lines.append(_protein_row(f"composition baseline (logistic regression, no model{trained})", base["loc"], base["ms"]))
         for name, e in protein.items():
             loc = e["loc"]
             lines += ["", f"{name} location confusion matrix (rows true, columns predicted)", "",
