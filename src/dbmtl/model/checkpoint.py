@@ -72,8 +72,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         Alphabet().check_compatible(alphabet, where=str(path))
     except ValueError as exc:
         raise CheckpointError(str(exc)) from None
-    with torch.device("meta"):  # shapes only: nothing is allocated before the file is checked
-        expected = {k: tuple(v.shape) for k, v in Transformer(cfg).state_dict().items() if k != TIED}
+    # built once, on the CPU: its shapes are what the file must hold (a model built on the "meta" device
+    # would run its initialization through torch's reference ops, which import the compiler: 1.3 s)
+    model = Transformer(cfg)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items() if k != TIED}
     weights = path / "model.safetensors"
     try:
         with safe_open(str(weights), framework="pt") as fh:
@@ -91,7 +93,6 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{weights}: weights contain NaN or inf ({', '.join(bad[:3])})")
-    model = Transformer(cfg)
     model.load_state_dict(state, strict=False)
     meta["fingerprint"] = hashlib.sha256(data).hexdigest()[:16]
     return model.to(device).eval(), alphabet, meta
