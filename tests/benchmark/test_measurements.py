@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dbmtl.benchmark.flops import forward_flops, linear_flops_per_token, predict_flops
+from dbmtl.inference.windows import residue_windows
 from dbmtl.benchmark.timing import run_timed
 from dbmtl.benchmark.workers import forward_worker
 from dbmtl.model import PRESETS, ModelConfig, Transformer
@@ -25,6 +26,12 @@ def test_flop_counts():
     per_residue = [11, 64, 64, 64]
     per_protein = [11, 64, 64]
     assert need["tokens"] == 2 * sum(per_residue) + 2 * sum(per_protein)
+    one = ModelConfig(**{**PRESETS["tiny"], "context": 64}, kind="onepass")
+    # one row for every task: 10+2 and 62+2; 63 residues -> two windows of up to 62 plus one cropped row
+    spans = [e - s for s, e in residue_windows(63, 62)]
+    assert len(spans) == 2
+    assert predict_flops(one, [10, 62, 63])["tokens"] == 12 + 64 + sum(n + 2 for n in spans) + 64
+    assert predict_flops(one, [10])["tokens"] == 12 and predict_flops(enc, [10])["tokens"] == 4 * 11  # one pass vs four
     assert predict_flops(ModelConfig(**PRESETS["tiny"]), [10]) is None  # decoder rows: not counted
 
 

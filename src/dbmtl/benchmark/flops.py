@@ -29,19 +29,24 @@ def forward_flops(cfg, batch: int, length: int, causal: bool) -> dict:
 def predict_flops(cfg, lengths: Sequence[int], tasks: Sequence[str] = ("ss3", "ss8", "loc", "ms")) -> dict | None:
     """FLOPs that one-pass prediction of proteins of these lengths needs (no padding counted), following
     the prediction's own rows: encoder `<CTRL> residues` (windows of context-1 for per-residue tasks, the
-    cropped protein for per-protein tasks). None for decoder models (their rows differ per mode)."""
+    cropped protein for per-protein tasks) per task; onepass `<LOC> <MS> residues` once for every task (a
+    longer protein: its windows plus one cropped row). None for decoder models (their rows differ per mode)."""
     from ..data.layouts import layout_for
     from ..inference.windows import residue_windows
     from ..tasks import TASKS
     from ..tokens import Alphabet
 
-    if cfg.kind != "encoder":
+    if cfg.kind not in ("encoder", "onepass"):
         return None
     per_tok = linear_flops_per_token(cfg)
     layout = layout_for(cfg.kind, Alphabet(), cfg.context)
     window = layout.max_residue_length()
     rows: list[int] = []
-    for name in tasks:
+    prefix = 2 if cfg.kind == "onepass" else 1
+    for n in lengths if cfg.kind == "onepass" else ():
+        spans = residue_windows(n, window)
+        rows += [e - s + prefix for s, e in spans] + ([len(layout.crop_protein("A" * n)) + prefix] if len(spans) > 1 else [])
+    for name in tasks if cfg.kind == "encoder" else ():
         for n in lengths:
             if TASKS[name].kind == "residue":
                 rows += [e - s + 1 for s, e in residue_windows(n, window)]
