@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--key", choices=["id", "md5"], default="id",
                     help="dataset names: the FASTA id (%%-escaped) or the sequence's md5 (repeated sequences once)")
     em.add_argument("--task", default="ss8", choices=["ss3", "ss8", "loc", "ms"],
-                    help="whose input row gives the states (the control token the model reads)")
+                    help="whose input row gives the states (the control token an encoder or decoder reads; a onepass model, the bundled kind, has one row for all tasks)")
     em.add_argument("--chunk-size", type=int, default=64, help="proteins embedded and written at a time")
     em.add_argument("--resume", action="store_true", help="keep the proteins already complete in the file, do the rest")
     em.add_argument("--skip-invalid", action="store_true", help="skip bad records, report them at the end")
