@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dbmtl.cli import main
-from dbmtl.model.checkpoint import save_checkpoint
+from dbmtl.model.checkpoint import load_checkpoint, save_checkpoint
 from dbmtl.tokens import Alphabet
 from dbmtl.training import Trainer
 
@@ -29,8 +29,7 @@ def test_an_encoders_weights_start_a_onepass_model(tmp_path, data, trained_encod
     cfg = tiny_train_config(tmp_path, model=ONEPASS, tasks=TASKS, init_from=str(trained_encoder))
     started = Trainer(cfg, data, progress=False)
     fresh = Trainer(tiny_train_config(tmp_path, model=ONEPASS, tasks=TASKS), data, progress=False)
-    source = Trainer(tiny_train_config(tmp_path, model=ENCODER, tasks=TASKS, init_from=str(trained_encoder)),
-                     data, progress=False).model.state_dict()
+    source = load_checkpoint(trained_encoder)[0].state_dict()
     weights = started.model.state_dict()
     assert all(torch.equal(weights[k], v) for k, v in source.items())
     assert "pool.weight" in weights and "pool.weight" not in source  # new attention pooling: freshly initialized

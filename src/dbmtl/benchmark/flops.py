@@ -32,6 +32,7 @@ def predict_flops(cfg, lengths: Sequence[int], tasks: Sequence[str] = ("ss3", "s
     cropped protein for per-protein tasks) per task; onepass `<LOC> <MS> residues` once for every task (a
     longer protein: its windows plus one cropped row). None for decoder models (their rows differ per mode)."""
     from ..data.layouts import layout_for
+    from ..data.onepass import PREFIX
     from ..inference.windows import residue_windows
     from ..tasks import TASKS
     from ..tokens import Alphabet
@@ -41,17 +42,19 @@ def predict_flops(cfg, lengths: Sequence[int], tasks: Sequence[str] = ("ss3", "s
     per_tok = linear_flops_per_token(cfg)
     layout = layout_for(cfg.kind, Alphabet(), cfg.context)
     window = layout.max_residue_length()
+    crop = lambda n: len(layout.crop_protein("A" * n))  # noqa: E731  (residues of a per-protein row)
     rows: list[int] = []
-    prefix = 2 if cfg.kind == "onepass" else 1
-    for n in lengths if cfg.kind == "onepass" else ():
-        spans = residue_windows(n, window)
-        rows += [e - s + prefix for s, e in spans] + ([len(layout.crop_protein("A" * n)) + prefix] if len(spans) > 1 else [])
-    for name in tasks if cfg.kind == "encoder" else ():
+    if cfg.kind == "onepass":
         for n in lengths:
-            if TASKS[name].kind == "residue":
-                rows += [e - s + 1 for s, e in residue_windows(n, window)]
-            else:
-                rows.append(len(layout.crop_protein("A" * n)) + 1)
+            spans = residue_windows(n, window)
+            rows += [e - s + PREFIX for s, e in spans] + ([crop(n) + PREFIX] if len(spans) > 1 else [])
+    else:
+        for name in tasks:
+            for n in lengths:
+                if TASKS[name].kind == "residue":
+                    rows += [e - s + 1 for s, e in residue_windows(n, window)]
+                else:
+                    rows.append(crop(n) + 1)
     r = np.asarray(rows, dtype=np.float64)
     lin = float(per_tok * r.sum())
     att = float(4 * cfg.n_layer * cfg.n_embd * (r * r).sum())
