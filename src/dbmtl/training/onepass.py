@@ -132,22 +132,13 @@ class OnePassTrainer(Trainer):
         loss = sum((self.weights[t] * m for t, m in means.items()), logits.float().sum() * 0.0)
         return loss / self.groups[group], means
 
-    @torch.inference_mode()
-    def validate(self) -> dict[str, dict[str, float]]:
-        """Per task: mean loss over its labels and accuracy (SS3 on the SS3 derived from SS8)."""
-        self.model.eval()
-        result = {}
-        for name, rows in self.valid.items():
-            total = count = correct = 0.0
-            for i in range(0, len(rows), 16):
-                batch = collate_one_pass(rows[i : i + 16], self.alphabet.pad_id).to(self.device)
-                if name == "lm":  # the same hidden residues at every validation
-                    batch = self._masked(batch, torch.Generator(self.device).manual_seed(self.cfg.seed + i))
-                with self._autocast():
-                    scores = one_pass_scores(one_pass_forward(self.model, batch), batch, self.heads).get(name)
-                if scores:
-                    total, count, correct = total + float(scores["sum"]), count + scores["n"], correct + scores["correct"]
-            result[name] = {"loss": total / max(count, 1.0), "n_labels": int(count)}
-            if name != "lm":
-                result[name]["accuracy"] = correct / max(count, 1.0)
-        return result
+    def _validation_sums(self, name: str, rows: list, offset: int) -> tuple[float, float, float, float]:
+        """One pass per chunk, scored on `name` only (SS3 on the SS3 derived from SS8); LM rows hide the
+        same residues at every validation."""
+        batch = collate_one_pass(rows, self.alphabet.pad_id).to(self.device)
+        if name == "lm":
+            batch = self._masked(batch, torch.Generator(self.device).manual_seed(self.cfg.seed + offset))
+        scores = one_pass_scores(one_pass_forward(self.model, batch), batch, self.heads).get(name)
+        if not scores:
+            return 0.0, 0.0, 0.0, 0.0
+        return float(scores["sum"]), float(scores["n"]), float(scores["correct"]), float(scores["n"])

@@ -195,7 +195,7 @@ class Trainer:
     # -- validation ---------------------------------------------------------------------------------
     @torch.inference_mode()
     def validate(self) -> dict[str, dict[str, float]]:
-        """Per task: mean loss over label tokens, and accuracy restricted to the task's label tokens.
+        """Per task: mean loss over its label tokens, and accuracy over them where the task has labels.
         Every rank computes the same numbers (FSDP needs all ranks in the forward pass anyway).
 
         For a teacher-forced decoder the per-residue numbers read the true previous labels (the paper's
@@ -203,26 +203,27 @@ class Trainer:
         self.model.eval()
         result = {}
         for name, examples in self.valid.items():
-            task = TASKS[name]
-            total = count = correct = 0.0
+            sums = np.zeros(4)  # loss sum, loss weight, correct, labels
             for i in range(0, len(examples), 16):
-                batch = collate(examples[i : i + 16], self.alphabet.pad_id).to(self.device)
                 with self._autocast():
-                    _, loss_sum, logits = task_loss(self.model, batch, self.alphabet, self.label_inputs)
-                w, targets = batch.weights, batch.targets
-                total += float(loss_sum)
-                count += float(w.sum())
-                if task.labels:
-                    ids = torch.tensor(self.alphabet.label_ids(task), device=self.device)
-                    pred = ids[logits.float()[..., ids].argmax(-1)]
-                    is_label = torch.isin(targets, ids) & (w > 0)
-                    correct += float((pred == targets)[is_label].sum())
-                    result.setdefault(name, {})["n_labels"] = result.get(name, {}).get("n_labels", 0) + int(is_label.sum())
-            entry = result.setdefault(name, {})
-            entry["loss"] = total / max(count, 1.0)
-            if task.labels:
-                entry["accuracy"] = correct / max(entry["n_labels"], 1)
+                    sums += self._validation_sums(name, examples[i : i + 16], i)
+            result[name] = {"loss": sums[0] / max(sums[1], 1.0)}
+            if TASKS[name].labels:
+                result[name].update(accuracy=sums[2] / max(sums[3], 1.0), n_labels=int(sums[3]))
         return result
+
+    def _validation_sums(self, name: str, examples: list, offset: int) -> tuple[float, float, float, float]:
+        """(loss sum, loss weight, correct labels, labels) of one chunk of a task's validation examples."""
+        batch = collate(examples, self.alphabet.pad_id).to(self.device)
+        _, loss_sum, logits = task_loss(self.model, batch, self.alphabet, self.label_inputs)
+        w, targets = batch.weights, batch.targets
+        correct = labels = 0.0
+        if TASKS[name].labels:
+            ids = torch.tensor(self.alphabet.label_ids(TASKS[name]), device=self.device)
+            pred = ids[logits.float()[..., ids].argmax(-1)]
+            is_label = torch.isin(targets, ids) & (w > 0)
+            correct, labels = float((pred == targets)[is_label].sum()), float(is_label.sum())
+        return float(loss_sum), float(w.sum()), correct, labels
 
     # -- persistence ----------------------------------------------------------------------------------
     def save(self) -> Path:
