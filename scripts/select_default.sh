@@ -4,7 +4,7 @@
 # runs/selection/no_lm), and the same with a 9-wide convolution in every block (configs/default.json,
 # runs/default). Both train side by side, one thread each, to step 150 (about 18 minutes on a 2-core CPU,
 # ~7 s per step each); then the validation loss and accuracy of both, every 50 steps. The lower mean
-# validation loss continues to step 1,500 (scripts/make_default_model.sh). Rerun to resume.
+# validation loss continues to step 1,500 (scripts/make_v2_model.sh). Rerun to resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${STEPS:-150}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark's own set-up: MMseqs2 (the alignment baseline, Debian package `mmseqs2`) and matplotlib
-# (the plot, the `bench` extra). Neither is needed by predict / evaluate / train or by the test suite.
+# (the plot, the `plots` extra). Neither is needed by predict / evaluate / train or by the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v mmseqs >/dev/null 2>&1; then

@@ -148,3 +148,25 @@ def test_resume_refuses_other_options_or_a_changed_input(tmp_path, tiny_model, c
     assert main(args + ["--resume"]) == 2
     assert "input changed" in capsys.readouterr().err
     assert main(args) == 0  # without --resume it starts over
+
+
+def test_every_option_help_shows_its_default():
+    """`--help` of every subcommand names each option's default value (0 and a help text that happens to
+    contain the word "default" included)."""
+    import argparse
+
+    from dbmtl.cli.parser import DefaultsHelpFormatter, build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    missing = []
+    for name, sub in commands.items():
+        for action in sub._actions:
+            default = action.default
+            if not action.option_strings or default is None or default is False or default is argparse.SUPPRESS:
+                continue
+            text = DefaultsHelpFormatter(name)._get_help_string(action) % {"default": default}
+            shown = "on" if default is True else "the bundled model" if default == "default" else str(default)
+            if f"default: {shown}" not in text:
+                missing.append(f"{name} {action.option_strings[-1]}: {text!r}")
+    assert not missing, "\n".join(missing)

@@ -31,7 +31,8 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+        if ("default" in text or action.default is None or action.default is False
+                or action.default is argparse.SUPPRESS or not action.option_strings):
             return text
         return f"{text} (default: %(default)s)"
 
@@ -152,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex = command("export", help="copy a checkpoint's weights (optionally in half precision) for shipping")
     ex.add_argument("checkpoint", help="checkpoint directory, e.g. runs/default/best")
     ex.add_argument("dest", help="destination directory")
-    ex.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float16")
+    ex.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float16", help="precision of the copied weights")
     ex.set_defaults(func=cmd_export)
 
     ev = command("evaluate", help="score a model on CB513, TS115, CASP12 and DeepLoc test")
@@ -171,8 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_evaluate)
 
     b = command("benchmark", help="speed, FLOP/s and memory of dbmtl beside MMseqs2 (see docs/performance.md)")
-    b.add_argument("--model", default="default", help="checkpoint of the `default` config (default: the bundled model)")
-    b.add_argument("--configs", default="default,paper", help="`default` and/or presets (random weights), e.g. paper")
+    b.add_argument("--model", default="default", help="checkpoint timed as the `default` config (default: the bundled model)")
+    b.add_argument("--configs", default="default,paper",
+                   help="`default` (the --model checkpoint) and/or presets with random weights, e.g. paper "
+                        "(default: default,paper)")
     b.add_argument("--dtypes", help="precisions (default: fp32,bf16,int8 on CPU; fp32,bf16 on GPU)")
     b.add_argument("--queries", help="query FASTA (default: the data folder's MMseqs2 QUERY.fasta)")
     b.add_argument("--proteins", type=positive_int, help="first N query proteins only")
