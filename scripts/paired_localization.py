@@ -1,0 +1,56 @@
+"""Two models on the same DeepLoc test proteins: the difference in Q10 and Q2 with a paired bootstrap interval
+(proteins resampled together for both models), and how many proteins only one of them gets right. Two
+reports' separate intervals overlap long before a paired difference stops being clear; this is the paired
+view. It scores, it does not choose: models are chosen on validation data.
+
+    python scripts/paired_localization.py A=MODEL_DIR B=MODEL_DIR [--data-dir DIR] [--threads N]
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from dbmtl.data.catalog import protein_test_sets, resolve_data_dir
+from dbmtl.evaluation.metrics import bootstrap_interval
+from dbmtl.inference.predictor import Predictor
+from dbmtl.tasks import TASKS
+
+PROTEIN_TASKS = ("loc", "ms")
+
+
+def correct_per_protein(model: str, records: list) -> dict[str, np.ndarray]:
+    """Per task: 1.0 / 0.0 per protein, NaN where the protein has no label for that task."""
+    preds = Predictor.from_pretrained(model).predict([r.sequence for r in records], tasks=PROTEIN_TASKS)
+    out = {}
+    for task in PROTEIN_TASKS:
+        field = TASKS[task].field
+        out[task] = np.array([np.nan if getattr(r, field) is None else float(p.labels[task] == getattr(r, field))
+                              for p, r in zip(preds, records)])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs=2, help="NAME=model folder (or 'default'), twice")
+    parser.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    records = protein_test_sets(resolve_data_dir(args.data_dir))["DeepLoc"]
+    (name_a, model_a), (name_b, model_b) = (m.split("=", 1) if "=" in m else (m, m) for m in args.models)
+    a, b = correct_per_protein(model_a, records), correct_per_protein(model_b, records)
+    print(f"| task | proteins | {name_a} | {name_b} | {name_a} - {name_b} (paired 95% CI) | only {name_a} right | only {name_b} right |")
+    print("|---|---:|---:|---:|---|---:|---:|")
+    for task, label in (("loc", "Q10"), ("ms", "Q2")):
+        known = ~np.isnan(a[task])
+        x, y = a[task][known], b[task][known]
+        lo, hi = bootstrap_interval(x - y)
+        print(f"| {label} | {known.sum():,} | {100 * x.mean():.1f} | {100 * y.mean():.1f} | "
+              f"{100 * (x - y).mean():+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] | {int(((x == 1) & (y == 0)).sum())} | "
+              f"{int(((x == 0) & (y == 1)).sum())} |")
+
+
+if __name__ == "__main__":
+    main()
