@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from dbmtl.data.catalog import protein_test_sets, resolve_data_dir
-from dbmtl.evaluation.metrics import bootstrap_interval
+from dbmtl.evaluation.metrics import paired_difference
 from dbmtl.inference.predictor import Predictor
 from dbmtl.tasks import TASKS
 
@@ -44,12 +44,10 @@ def main() -> None:
     print(f"| task | proteins | {name_a} | {name_b} | {name_a} - {name_b} (paired 95% CI) | only {name_a} right | only {name_b} right |")
     print("|---|---:|---:|---:|---|---:|---:|")
     for task, label in (("loc", "Q10"), ("ms", "Q2")):
-        known = ~np.isnan(a[task])
-        x, y = a[task][known], b[task][known]
-        lo, hi = bootstrap_interval(x - y)
-        print(f"| {label} | {known.sum():,} | {100 * x.mean():.1f} | {100 * y.mean():.1f} | "
-              f"{100 * (x - y).mean():+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] | {int(((x == 1) & (y == 0)).sum())} | "
-              f"{int(((x == 0) & (y == 1)).sum())} |")
+        d = paired_difference(a[task], b[task])
+        lo, hi = d["difference_ci"]
+        print(f"| {label} | {d['n_proteins']:,} | {100 * d['a']:.1f} | {100 * d['b']:.1f} | "
+              f"{100 * d['difference']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] | {d['only_a']} | {d['only_b']} |")
 
 
 if __name__ == "__main__":

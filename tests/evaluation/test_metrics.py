@@ -63,3 +63,28 @@ def test_bootstrap_interval_brackets_the_mean():
 def test_audit_baselines():
     assert copy_previous_labels(["HHEC"]) == ["CHHE"]
     assert majority_labels(["HHEC", "HC"], [np.ones(4, bool), np.ones(2, bool)]) == ["HHHH", "HH"]
+
+
+def test_paired_difference_counts_disagreements_and_skips_unlabeled():
+    from dbmtl.evaluation.metrics import paired_difference
+
+    rng = np.random.default_rng(0)
+    a = (rng.random(400) < 0.6).astype(float)
+    b = a.copy()
+    b[:40] = 1 - b[:40]          # 40 proteins flipped: b right where a is wrong and the other way round
+    a[-10:] = np.nan             # unlabeled proteins count for neither
+    d = paired_difference(a, b)
+    assert d["n_proteins"] == 390
+    assert d["only_a"] + d["only_b"] == 40
+    assert d["difference"] == pytest.approx((d["only_a"] - d["only_b"]) / 390)
+    assert d["difference"] == pytest.approx(d["a"] - d["b"])
+    lo, hi = d["difference_ci"]
+    assert lo <= d["difference"] <= hi
+    # pairing: the same two models' shared hits cancel, so the paired interval is narrower than the
+    # width of either accuracy's own interval
+    a_lo, a_hi = bootstrap_interval(a[~np.isnan(a)])
+    assert hi - lo < a_hi - a_lo
+    same = paired_difference(a, a)
+    assert same["difference"] == 0 and same["difference_ci"] == (0.0, 0.0) and same["only_a"] == 0
+    with pytest.raises(ValueError, match="different proteins"):
+        paired_difference(a, b[:-1])

@@ -83,6 +83,20 @@ def per_protein_accuracy(predicted: list[str], true: list[str | None], classes: 
     }
 
 
+def paired_difference(a: np.ndarray, b: np.ndarray) -> dict:
+    """Two models' per-protein hits (1/0, NaN where a protein has no label) on the same proteins: the
+    difference of their accuracies with a paired bootstrap interval (a protein is resampled for both at
+    once, so what the models share cancels), and the proteins only one of them gets right."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"the two models were scored on different proteins ({len(a)} vs {len(b)})")
+    known = ~(np.isnan(a) | np.isnan(b))
+    x, y = a[known], b[known]
+    return {"n_proteins": int(known.sum()), "a": float(x.mean()), "b": float(y.mean()),
+            "difference": float((x - y).mean()), "difference_ci": bootstrap_interval(x - y),
+            "only_a": int(((x == 1) & (y == 0)).sum()), "only_b": int(((x == 0) & (y == 1)).sum())}
+
+
 def expected_calibration_error(probabilities: np.ndarray, true: np.ndarray, n_bins: int = 15) -> float:
     """ECE (Guo et al. 2017): proteins binned by their top probability into `n_bins` equal-width bins
     (i/n, (i+1)/n]; the mean over bins, weighted by their share of proteins, of |accuracy - mean top
