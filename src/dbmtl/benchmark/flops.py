@@ -42,7 +42,10 @@ def predict_flops(cfg, lengths: Sequence[int], tasks: Sequence[str] = ("ss3", "s
     per_tok = linear_flops_per_token(cfg)
     layout = layout_for(cfg.kind, Alphabet(), cfg.context)
     window = layout.max_residue_length()
-    crop = lambda n: len(layout.crop_protein("A" * n))  # noqa: E731  (residues of a per-protein row)
+
+    def crop(n: int) -> int:  # residues of a per-protein row
+        return len(layout.crop_protein("A" * n))
+
     rows: list[int] = []
     if cfg.kind == "onepass":
         for n in lengths:

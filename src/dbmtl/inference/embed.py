@@ -2,8 +2,8 @@
 
 The embedding of a residue is the model's final hidden state there (after the last layer norm, what the
 output head reads), from the row of one task, by default ss8: for an encoder `<SSP8> residues`,
-bidirectional; for a decoder `residues <SSP8>`, causal; the bundled onepass model has one row for every task. Proteins longer than the per-residue limit are
-embedded in windows and stitched as for prediction. The per-protein embedding is the mean over residues.
+bidirectional; for a decoder `residues <SSP8>`, causal; the bundled onepass model has one row for every
+task. Proteins longer than the per-residue limit are embedded in windows and stitched as for prediction. The per-protein embedding is the mean over residues.
 
 File layout: groups `per_residue` ((L, d) float32 datasets) and `per_protein` ((d,) float32), one dataset
 per protein named by a safe key (the id, %-escaped, or the sequence's md5), with attributes original_id,
