@@ -52,3 +52,30 @@ def test_train_validate_scores_the_starting_weights_and_trains_nothing(tmp_path,
     assert report["step"] == 0 and set(report["valid"]) == set(TASKS)
     assert all(0 <= report["valid"][t]["accuracy"] <= 1 for t in TASKS)
     assert not (tmp_path / "run" / "checkpoint").exists()
+
+
+def test_resume_does_not_need_the_init_from_folder(tmp_path, data_dir, trained_encoder, capsys):
+    """The checkpoint holds the weights: a run resumes after its init_from folder is deleted, to the same
+    parameters as a run resumed with the folder present."""
+    import shutil
+
+    start = tmp_path / "start"
+    shutil.copytree(trained_encoder, start)
+    runs = {}
+    for name in ("kept", "deleted"):
+        cfg = tiny_train_config(tmp_path, model=ONEPASS, tasks=TASKS, init_from=str(start), max_steps=4,
+                                checkpoint_every=2, out_dir=str(tmp_path / name)).to_dict()
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(cfg))
+        args = ["train", "--config", str(path), "--quiet", "--data-dir", str(data_dir)]
+        assert main([*args, "--max-steps", "2"]) == 0
+        runs[name] = args
+    assert main([*runs["kept"], "--resume"]) == 0
+    shutil.rmtree(start)
+    assert main([*runs["deleted"], "--out", str(tmp_path / "fresh")]) != 0  # a fresh start still needs it
+    assert str(start) in capsys.readouterr().err
+    assert main([*runs["deleted"], "--resume"]) == 0
+    kept = load_checkpoint(tmp_path / "kept" / "checkpoint")[0].state_dict()
+    deleted = load_checkpoint(tmp_path / "deleted" / "checkpoint")[0].state_dict()
+    assert json.loads((tmp_path / "deleted" / "checkpoint" / "state.json").read_text())["step"] == 4
+    assert all(torch.equal(kept[k], deleted[k]) for k in kept)

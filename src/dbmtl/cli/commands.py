@@ -21,7 +21,7 @@ def cmd_train(args) -> int:
     data = load_training_data(resolve_data_dir(args.data_dir or cfg.data_dir), **cfg.data_settings())
     trainer = None
     try:
-        trainer = Trainer(cfg, data, progress=not args.quiet)
+        trainer = Trainer(cfg, data, progress=not args.quiet, resuming=args.resume)
         if args.resume:
             trainer.resume()
         if args.validate:

@@ -66,13 +66,13 @@ def one_pass_scores(logits: torch.Tensor, batch: OnePassBatch, heads: OnePassHea
 class OnePassTrainer(Trainer):
     """Trainer for `kind: "onepass"` (Trainer(cfg, data) returns one for such a config)."""
 
-    def __init__(self, cfg, data: TrainingData, out_dir=None, progress: bool = True):
+    def __init__(self, cfg, data: TrainingData, out_dir=None, progress: bool = True, resuming: bool = False):
         if cfg.tasks.get("lm", 0) > 0 and cfg.lm_objective != "masked":
             raise ValueError("a onepass model's LM task is masked LM: set lm_objective 'masked'")
         self.groups = {"labeled": sum(w for t, w in cfg.tasks.items() if t in LABELED and w > 0),
                        "lm": cfg.tasks.get("lm", 0)}
         self.groups = {g: w for g, w in self.groups.items() if w > 0}
-        super().__init__(cfg, data, out_dir, progress)
+        super().__init__(cfg, data, out_dir, progress, resuming)
         self.heads = OnePassHeads(self.alphabet, self.device)
 
     def _build_pools(self, train: TrainingData) -> dict:

@@ -98,8 +98,7 @@ class RunDirectory:
     def resume(self) -> Resumed:
         """Load the checkpoint's weights, optimizer state and this rank's RNG into the run; every rank
         reads the same checkpoint. Refuses a checkpoint whose model, grad_accum or seed differ."""
-        # A crash between the two renames of _replace_dir leaves the complete previous checkpoint in .old.
-        ckpt = next((c for c in (self.path / "checkpoint", self.path / "checkpoint.old") if (c / "state.json").exists()), None)
+        ckpt = saved_checkpoint(self.path)
         if ckpt is None:
             raise FileNotFoundError(f"nothing to resume: no checkpoint in {self.path / 'checkpoint'}")
         state = json.loads((ckpt / "state.json").read_text())
@@ -135,6 +134,12 @@ class RunDirectory:
         if self.group.is_main and path.exists():
             kept = [line for line in path.read_text().splitlines() if _logged_step(line) <= step]
             write_atomic(path, "".join(line + "\n" for line in kept))
+
+
+def saved_checkpoint(run: Path) -> Path | None:
+    """The resumable checkpoint of a run directory, if any. A crash between the two renames of
+    _replace_dir leaves the complete previous checkpoint in checkpoint.old."""
+    return next((c for c in (run / "checkpoint", run / "checkpoint.old") if (c / "state.json").exists()), None)
 
 
 def _logged_step(line: str) -> float:

@@ -23,7 +23,7 @@ from .config import TrainConfig
 from .distributed import gradient_sync, init_process_group, wrap_model
 from .inputs import Slot, labeled_pools, lm_corpus, make_slot, validation_examples
 from .objectives import task_loss
-from .state import RunDirectory
+from .state import RunDirectory, saved_checkpoint
 
 log = logging.getLogger("dbmtl")
 
@@ -61,7 +61,10 @@ class Trainer:
             cls = OnePassTrainer
         return super().__new__(cls)
 
-    def __init__(self, cfg: TrainConfig, data: TrainingData, out_dir: str | Path | None = None, progress: bool = True):
+    def __init__(self, cfg: TrainConfig, data: TrainingData, out_dir: str | Path | None = None, progress: bool = True,
+                 resuming: bool = False):
+        """`resuming`: `resume()` will follow, so init_from is not read when the run has a checkpoint
+        (its weights replace init_from's anyway, and the init_from folder may be gone)."""
         self.cfg = cfg
         self.out = Path(out_dir or cfg.out_dir)
         self.alphabet = Alphabet()
@@ -77,7 +80,7 @@ class Trainer:
                              f"must be divisible by the number of processes, {self.group.world_size}")
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = Transformer(cfg.model)
-        if cfg.init_from:
+        if cfg.init_from and not (resuming and saved_checkpoint(self.out)):
             initialize_from(self.model, cfg.init_from)
         self.model.to(self.device)
         self.context = self.model.cfg.context
