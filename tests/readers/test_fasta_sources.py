@@ -1,5 +1,5 @@
 """Where FASTA comes from and what can be wrong with the bytes: stdin, pipes, FIFOs, BOM, encodings, damaged
-gzip, directories, unreadable files, NUL bytes, huge lines, and the early check_readable."""
+gzip, directories, unreadable files, NUL bytes, huge lines."""
 from __future__ import annotations
 
 import gzip
@@ -20,7 +20,6 @@ from dbmtl.readers.fasta import (
     SequenceRecord,
     SkipReport,
     UnreadableInputError,
-    check_readable,
     open_text,
     read_fasta,
 )
@@ -207,7 +206,7 @@ def test_header_line_is_kept_on_the_record(tmp_path):
     assert [r.line for r in got] == [2, 5]
 
 
-# -- open_text and check_readable -----------------------------------------------------------------------------
+# -- open_text -------------------------------------------------------------------------------------------------
 
 
 def test_open_text_streams_lines_and_closes(tmp_path):
@@ -219,34 +218,3 @@ def test_open_text_streams_lines_and_closes(tmp_path):
         assert list(fh) == ["two\n"]
         assert fh.readline() == ""
     assert fh.closed
-
-
-@pytest.mark.parametrize("text", ["", "\n\n", ">a\nACD\n", "\n>a\nJJJ\n"])
-def test_check_readable_passes_readable_files(tmp_fasta, text):
-    assert check_readable(tmp_fasta(text)) is None
-
-
-def test_check_readable_raises_what_read_fasta_raises(tmp_path, tmp_fasta):
-    with pytest.raises(FileNotFoundError):
-        check_readable(tmp_path / "missing.fasta")
-    with pytest.raises(UnreadableInputError, match="directory"):
-        check_readable(tmp_path)
-    bad = tmp_path / "bad.fasta"
-    bad.write_bytes(b">a\xff\nACD\n")
-    with pytest.raises(UnreadableInputError, match=r"line 1: not UTF-8"):
-        check_readable(bad)
-    fake = tmp_path / "fake.fasta.gz"
-    fake.write_bytes(b"\x1f\x8bgarbage")
-    with pytest.raises(UnreadableInputError, match="damaged gzip"):
-        check_readable(fake)
-    orphan = tmp_fasta("\nACDE\n>a\nACD\n")
-    with pytest.raises(FastaFormatError, match=r"line 2: sequence data before the first header"):
-        check_readable(orphan)
-    assert check_readable(orphan, skip_invalid=True) is None
-
-
-def test_check_readable_does_not_touch_stdin(monkeypatch):
-    data = io.BytesIO(TEXT.encode())
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(data, encoding="utf-8"))
-    assert check_readable("-") is None
-    assert data.tell() == 0 and pairs("-") == EXPECTED

@@ -1,5 +1,5 @@
 """Readers: files in the field's formats -> typed, validated records."""
-from .fasta import FastaFormatError, SequenceRecord, SkipReport, UnreadableInputError, check_readable, read_fasta
+from .fasta import FastaFormatError, SequenceRecord, SkipReport, UnreadableInputError, read_fasta
 from .records import ProteinRecord, ResidueRecord
 
 __all__ = [
@@ -7,7 +7,6 @@ __all__ = [
     "SequenceRecord",
     "SkipReport",
     "UnreadableInputError",
-    "check_readable",
     "read_fasta",
     "ProteinRecord",
     "ResidueRecord",

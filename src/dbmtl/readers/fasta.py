@@ -191,23 +191,6 @@ def open_text(path: str | Path) -> TextSource:
     return TextSource(path)
 
 
-def check_readable(path: str | Path, skip_invalid: bool = False) -> None:
-    """Fail early, before any output exists, if `path` cannot be read as FASTA: open it and read up to the
-    first record's header (an empty file passes). Raises what read_fasta would raise for those lines.
-
-    `-` (standard input) is not checked and returns at once: reading ahead would consume the data.
-    """
-    if str(path) == STDIN:
-        return
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            if not line.startswith(">") and not skip_invalid:
-                raise FastaFormatError(_orphan_message(fh.name, lineno))
-            return
-
-
 def _orphan_message(name: str, lineno: int) -> str:
     return f"{name} line {lineno}: sequence data before the first header ('>' line missing)"
 
