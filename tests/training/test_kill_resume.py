@@ -97,6 +97,40 @@ def test_a_run_killed_three_times_ends_with_the_weights_of_an_uninterrupted_one(
     assert [r["step"] for r in records if "valid" in r] == [5, 10, 15, MAX_STEPS]
 
 
+def test_ctrl_c_stops_training_cleanly_and_resume_ends_like_an_uninterrupted_run(tmp_path, data_dir):
+    """SIGINT (Ctrl-C) mid-run: exit 130, one line saying where the intact checkpoint is and how to go on,
+    no traceback; --resume then ends with the weights of a run never interrupted."""
+    cfg = tiny_train_config(tmp_path, tasks={"lm": 1, "loc": 1}, mixing="sample", batch_tokens=1500,
+                            max_steps=MAX_STEPS, warmup_steps=2, decay_steps=MAX_STEPS, checkpoint_every=1,
+                            eval_every=1000, valid_examples=8)
+    cfg_path = tmp_path / "cfg.json"
+    cfg_path.write_text(json.dumps(cfg.to_dict()))
+    run = tmp_path / "stopped"
+    proc = train(cfg_path, run, data_dir, resume=False)
+    deadline = time.time() + 120
+    while proc.poll() is None and checkpoint_step(run) < 2:
+        assert time.time() < deadline, "no progress"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the interrupt landed")
+    assert proc.returncode == 130, out[-3000:]
+    assert "stopped at step" in out and "--resume" in out and "Traceback" not in out, out[-3000:]
+    stopped_at = checkpoint_step(run)
+    assert 2 <= stopped_at < MAX_STEPS
+    proc = train(cfg_path, run, data_dir, resume=True)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    straight = Trainer(TrainConfig.load(cfg_path), load_training_data(data_dir), out_dir=tmp_path / "straight",
+                       progress=False)
+    straight.fit()
+    final = load_file(str(run / "checkpoint" / "model.safetensors"))
+    expected = straight.model.state_dict()
+    for name, value in final.items():
+        assert torch.equal(value, expected[name]), name
+
+
 # -- the crash windows, one at a time ----------------------------------------------------------------------
 class Killed(Exception):
     """Stands for SIGKILL at one chosen instant."""
