@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dbmtl.benchmark.flops import forward_flops, linear_flops_per_token, predict_flops
+from dbmtl.benchmark.machine import machine_info, machine_line
 from dbmtl.inference.windows import residue_windows
 from dbmtl.benchmark.timing import run_timed
 from dbmtl.benchmark.workers import forward_worker
@@ -62,3 +63,14 @@ def test_run_timed_reports_the_commands_memory_not_ours():
     assert 200 < big.max_rss_mib < 300 and big.wall_s > 0
     assert run_timed(["/nonexistent/command"]).returncode != 0
     del ballast
+
+
+def test_the_report_says_when_onednn_was_limited_to_older_instructions(monkeypatch):
+    """A run with ONEDNN_MAX_CPU_ISA (how bf16 is timed as on a CPU without bf16 dot products) says so."""
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    plain = machine_info("cpu", 1)
+    assert plain["onednn_max_cpu_isa"] is None and "oneDNN" not in machine_line(plain)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
+    capped = machine_info("cpu", 1)
+    assert "oneDNN limited to AVX512_CORE" in machine_line(capped)

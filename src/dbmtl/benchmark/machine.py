@@ -32,7 +32,9 @@ def machine_info(device: str, threads: int) -> dict:
     info = {"cpu": cpu, "cpu_count": os.cpu_count(), "threads": threads, "torch": torch.__version__,
             "python": platform.python_version(), "device": device,
             "cpu_features": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni") if f" {f}" in flags],
-            "load_average": load_average()}
+            "load_average": load_average(),
+            # oneDNN told to use no newer instructions than this (e.g. AVX512_CORE: no bf16 dot products)
+            "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")}
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -68,3 +70,13 @@ def attention_rate(n_head: int, head_dim: int, dtype, device: str = "cpu", batch
     with torch.inference_mode():
         s = best_time(lambda: fn(q, k, v, causal=causal), device, min_time=0.5)
     return 4 * batch * n_head * length * length * head_dim * (0.5 if causal else 1.0) / s
+
+
+def machine_line(m: dict) -> str:
+    """The report's one-line description of the machine of `machine_info` (load average at end added)."""
+    isa = f"; oneDNN limited to {m['onednn_max_cpu_isa']} (ONEDNN_MAX_CPU_ISA)" if m.get("onednn_max_cpu_isa") else ""
+    return (f"{m['cpu']}, {m['cpu_count']} CPUs, {m['threads']} torch threads, torch {m['torch']}, "
+            f"device {m['device']}{' (' + m['gpu'] + ')' if m.get('gpu') else ''}; features "
+            f"{', '.join(m['cpu_features']) or 'n/a'}{isa}; load average at start "
+            f"{', '.join(f'{x:.2f}' for x in m['load_average'] or [])}, at end "
+            f"{', '.join(f'{x:.2f}' for x in m.get('load_average_end') or [])}")

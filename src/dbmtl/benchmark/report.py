@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .fits import UNIREF50_SEQUENCES
+from .machine import machine_line
 
 
 def check_targets(r: dict) -> list[dict]:
@@ -67,11 +68,7 @@ def _g(x: float, unit: str = "") -> str:
 def to_markdown(r: dict) -> str:
     m = r["machine"]
     lines = [f"Command: `{r.get('command') or 'dbmtl benchmark'}`", "",
-             f"Machine: {m['cpu']}, {m['cpu_count']} CPUs, {m['threads']} torch threads, torch {m['torch']}, "
-             f"device {m['device']}{' (' + m['gpu'] + ')' if m.get('gpu') else ''}; features "
-             f"{', '.join(m['cpu_features']) or 'n/a'}; load average at start "
-             f"{', '.join(f'{x:.2f}' for x in m['load_average'] or [])}, at end "
-             f"{', '.join(f'{x:.2f}' for x in m.get('load_average_end') or [])}. Run: {r['started']}, "
+             f"Machine: {machine_line(m)}. Run: {r['started']}, "
              f"{r['elapsed_s'] / 60:.1f} min.", "",
              f"Query proteins: {r['query']['proteins']} ({r['query']['residues']:,} residues, mean length "
              f"{r['query']['mean_length']:.0f}, longest {r['query']['max_length']}) from `{r['query_fasta']}`.", ""]
