@@ -250,6 +250,31 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    import torch
+
+    from ..data.catalog import resolve_data_dir, trained_localization_sources
+    from ..evaluation.calibration import fit_calibration, validation_proteins, write_calibration
+    from ..inference.predictor import Predictor
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    predictor = Predictor.from_pretrained(args.model)
+    records = validation_proteins(predictor, resolve_data_dir(args.data_dir), args.limit)
+    calibration = fit_calibration(predictor, records)
+    if not calibration:
+        raise ValueError(f"{args.model}: no validation proteins with a per-protein label to calibrate on")
+    sources = trained_localization_sources(predictor.meta)
+    how = (f"dbmtl calibrate on the validation hold-out of localization_sources {sources!r}"
+           + (f" (first {args.limit} proteins)" if args.limit else ""))
+    path = write_calibration(args.model, calibration, how)
+    for task, e in calibration.items():
+        print(f"{task}: temperature {e['temperature']:.3f} on {e['proteins']} validation proteins; "
+              f"NLL {e['nll_before']:.4f} -> {e['nll_after']:.4f}, ECE {e['ece_before']:.4f} -> {e['ece_after']:.4f}")
+    print(f"written to {path}")
+    return 0
+
+
 def cmd_benchmark(args) -> int:
     from ..benchmark.run import BenchmarkSpec, run_benchmark
 

@@ -5,7 +5,7 @@ import argparse
 import functools
 import os
 
-from .commands import (cmd_benchmark, cmd_compare, cmd_curves, cmd_embed, cmd_evaluate, cmd_export,
+from .commands import (cmd_benchmark, cmd_calibrate, cmd_compare, cmd_curves, cmd_embed, cmd_evaluate, cmd_export,
                        cmd_learning_curve, cmd_predict, cmd_prepare_corpus, cmd_serve, cmd_train)
 
 
@@ -155,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("dest", help="destination directory")
     ex.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float16", help="precision of the copied weights")
     ex.set_defaults(func=cmd_export)
+
+    ca = command("calibrate", help="fit the per-protein temperatures of a model folder on its validation proteins")
+    ca.add_argument("model", help="model folder to calibrate in place ('default': the bundled model)")
+    ca.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
+    ca.add_argument("--limit", type=positive_int, help="first N validation proteins only (quick check)")
+    ca.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
+    ca.set_defaults(func=cmd_calibrate)
 
     ev = command("evaluate", help="score a model on CB513, TS115, CASP12 and DeepLoc test")
     ev.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")

@@ -57,6 +57,12 @@ LOCALIZATION_SOURCES = ("subsets", "deeploc1", "deeploc1+deeploc2")
 LM_SOURCES = ("mmseqs2", "mmseqs2+uniref")
 
 
+def trained_localization_sources(meta: dict) -> str:
+    """The localization data a model folder was trained on (its training config's `localization_sources`;
+    "subsets" for models from before the choice existed)."""
+    return (meta.get("train") or {}).get("localization_sources", "subsets")
+
+
 def resolve_data_dir(explicit: str | Path | None = None) -> Path:
     """--data-dir, else $DBMTL_DATA, else ../shared/data next to the repository (or the cwd)."""
     if explicit:

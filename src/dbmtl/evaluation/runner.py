@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.catalog import TEST_SET_FILES, protein_test_sets, require_test_sets, residue_test_sets
+from ..data.catalog import (TEST_SET_FILES, protein_test_sets, require_test_sets, residue_test_sets,
+                            trained_localization_sources)
 from ..inference.predictor import Predictor
 from ..tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS
 from .audit import copy_previous_labels, majority_labels, teacher_forced_residues
@@ -76,8 +77,8 @@ def evaluate(predictor: Predictor, data_dir: Path, limit: int | None = None, aud
                                                     [getattr(r, field) for r in records], TASKS[task_name].labels)
             entry[task_name]["ece"] = protein_ece(preds, records, TASKS[task_name])
         if baseline:
-            sources = (predictor.meta.get("train") or {}).get("localization_sources", "subsets")
-            entry["composition_baseline"] = composition_baseline(data_dir, records, sources)
+            entry["composition_baseline"] = composition_baseline(data_dir, records,
+                                                                 trained_localization_sources(predictor.meta))
         entry["seconds"] = round(time.time() - t0, 1)
         results["sets"][name] = entry
         log(f"{name}: {len(records)} proteins in {entry['seconds']} s")

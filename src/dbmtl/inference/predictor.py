@@ -26,6 +26,7 @@ from ..model.checkpoint import load_checkpoint, model_folder
 from ..model.transformer import Transformer
 from ..tasks import OUTPUT_TASKS, TASKS, Task
 from ..tokens import AMINO_ACIDS, Alphabet
+from .calibration import apply_temperature, check_calibration
 from .decoding import (RESIDUE_STRATEGIES, BatchedModel, label_slots, one_pass, protein_probabilities,
                        residue_states, residue_strategy)
 from .runtime import default_batch_tokens, prepare_model, resolve_dtype
@@ -79,6 +80,8 @@ class Predictor:
         self.int8 = int8
         self.alphabet = alphabet
         self.meta = meta or {}
+        # per-protein temperatures fitted on validation proteins (`dbmtl calibrate`); {} = the raw softmax
+        self.temperatures = check_calibration(self.meta.get("calibration", {}), "model config.json")
         cfg = model.cfg
         self.context = cfg.context
         self.kind = cfg.kind
@@ -132,11 +135,16 @@ class Predictor:
         """(n_labels,) probabilities per protein for a per-protein task."""
         if self.kind == "onepass":
             return [a[task.name] for a in self.one_pass(sequences)]
-        return protein_probabilities(self.runner, self.layout, task, list(sequences))
+        t = self.temperatures.get(task.name, 1.0)
+        return [apply_temperature(p, t) for p in protein_probabilities(self.runner, self.layout, task, list(sequences))]
 
     def one_pass(self, sequences: Sequence[str]) -> list[dict[str, np.ndarray]]:
         """A onepass model's four answers per protein ({task: probabilities}), one pass per row."""
-        return one_pass(self.runner, self.layout, list(sequences))
+        answers = one_pass(self.runner, self.layout, list(sequences))
+        for name, t in self.temperatures.items():
+            for a in answers:
+                a[name] = apply_temperature(a[name], t)
+        return answers
 
     @torch.inference_mode()
     def predict_residues(self, sequences: Sequence[str], task: Task, mode: str | None = None) -> list[np.ndarray]:

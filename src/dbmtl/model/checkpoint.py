@@ -2,7 +2,7 @@
 
 A checkpoint is a directory:
   model.safetensors   weights (fp32, or fp16 for the small bundled model; computed in fp32 on load)
-  config.json         {"model": ModelConfig, ...extra: training config, step, data used}
+  config.json         {"model": ModelConfig, ...extra: training config, step, data used, calibration}
   vocab.json          the alphabet the model was trained with, compared on load
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ class CheckpointError(ValueError):
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[Transformer, Alphabet, dict]:
     """Load a model folder, checking every file before use: the config (keys, types, sizes), the
     vocabulary, the safetensors header (names, shapes, dtypes against the config) and finite weights.
-    Never unpickles. `meta["fingerprint"]` identifies the weights (resume checks it)."""
+    Never unpickles. `meta["fingerprint"]` identifies the weights and their calibration (resume checks it)."""
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"model folder {path} not found" if not path.exists() else f"{path} is not a model folder")
@@ -94,7 +94,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     if bad:
         raise CheckpointError(f"{weights}: weights contain NaN or inf ({', '.join(bad[:3])})")
     model.load_state_dict(state, strict=False)
-    meta["fingerprint"] = hashlib.sha256(data).hexdigest()[:16]
+    digest = hashlib.sha256(data)
+    if "calibration" in meta:  # it changes the probabilities, so it is part of what identifies the model
+        digest.update(json.dumps(meta["calibration"], sort_keys=True).encode())
+    meta["fingerprint"] = digest.hexdigest()[:16]
     return model.to(device).eval(), alphabet, meta
 
 
