@@ -92,7 +92,7 @@ def test_a_bad_calibration_in_a_model_folder_is_a_clear_error(model_folder, caps
     fasta.write_text(">a\nMKTAYIAKQRQ\n")
     assert main(["predict", str(fasta), "-o", str(tmp_path / "out"), "--model", str(model_folder), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "calibration of 'loc'" in err and "Traceback" not in err
+    assert f"{model_folder}/config.json: calibration of 'loc'" in err and "Traceback" not in err
 
 
 def test_dbmtl_calibrate_fits_on_validation_proteins_and_predictions_use_it(model_folder, data_dir, capsys):

@@ -81,7 +81,8 @@ class Predictor:
         self.alphabet = alphabet
         self.meta = meta or {}
         # per-protein temperatures fitted on validation proteins (`dbmtl calibrate`); {} = the raw softmax
-        self.temperatures = check_calibration(self.meta.get("calibration", {}), "model config.json")
+        self.temperatures = check_calibration(self.meta.get("calibration", {}),
+                                              f"{self.meta.get('folder', 'model')}/config.json")
         cfg = model.cfg
         self.context = cfg.context
         self.kind = cfg.kind
@@ -102,8 +103,9 @@ class Predictor:
     def from_pretrained(cls, path: str | Path = "default", device: str = "cpu", **kw) -> "Predictor":
         """Load a checkpoint directory; "default" is the model bundled with the package. Keywords go to
         the constructor (batch_tokens, dtype, int8, attention)."""
-        model, alphabet, meta = load_checkpoint(model_folder(path), device)
-        return cls(model, alphabet, meta, device=device, **kw)
+        folder = model_folder(path)
+        model, alphabet, meta = load_checkpoint(folder, device)
+        return cls(model, alphabet, {**meta, "folder": str(folder)}, device=device, **kw)
 
     def predict(self, sequences, tasks: Iterable[str] = OUTPUT_TASKS) -> list[ProteinPrediction]:
         """sequences: a list of strings, a dict id -> sequence, or records with .id and .sequence."""
