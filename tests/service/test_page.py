@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dbmtl.inference.writers import PredictionWriter
+from dbmtl.inference.writers import PredictionWriter, prediction_record
 from dbmtl.readers.fasta import read_fasta
 from dbmtl.tasks import OUTPUT_TASKS, TASKS, output_label
 
@@ -64,7 +64,8 @@ def check_protein(driver, expected) -> None:
     loc = TASKS["loc"]
     rows = protein.find_elements(By.CSS_SELECTOR, ".bars-loc .bar-row")
     names = [output_label("loc", label) for label in loc.labels]
-    probs = dict(zip(names, expected.probabilities["loc"]))
+    # as the page gets them: rounded to 4 decimals in the JSON; ties keep the class order (a stable sort)
+    probs = prediction_record(expected)["loc_probabilities"]
     assert [r.get_attribute("data-label") for r in rows] == sorted(names, key=lambda lab: -probs[lab])
     top = protein.find_element(By.CSS_SELECTOR, ".bars-loc .bar-row.top")
     assert top.get_attribute("data-label") == output_label("loc", expected.labels["loc"])
