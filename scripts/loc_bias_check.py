@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from dbmtl.data.catalog import load_training_data, resolve_data_dir
-from dbmtl.evaluation.metrics import multiclass_mcc
+from dbmtl.evaluation.metrics import confusion_matrix, multiclass_mcc
 from dbmtl.inference import Predictor
 from dbmtl.tasks import TASKS
 
@@ -58,12 +58,11 @@ def fitted_bias_gains(logp: torch.Tensor, y: torch.Tensor, repeats: int = 20) ->
 
 def prior_correction(probs: np.ndarray, y: np.ndarray, prior: np.ndarray, tau: float) -> dict:
     pred = (np.log(probs + 1e-12) - tau * np.log(prior)).argmax(1)
-    k = len(prior)
-    cm = np.zeros((k, k), dtype=int)
-    np.add.at(cm, (y, pred), 1)
+    labels = TASKS["loc"].labels
+    cm = confusion_matrix([labels[i] for i in pred], [labels[i] for i in y], labels)
     recall = np.diag(cm) / np.maximum(cm.sum(1), 1)
     return {"accuracy": float((pred == y).mean()), "mcc": multiclass_mcc(cm), "mean_recall": float(recall.mean()),
-            "predicted": np.bincount(pred, minlength=k).tolist()}
+            "predicted": np.bincount(pred, minlength=len(labels)).tolist()}
 
 
 def main() -> None:

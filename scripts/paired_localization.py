@@ -15,9 +15,7 @@ import torch
 from dbmtl.data.catalog import protein_test_sets, resolve_data_dir
 from dbmtl.evaluation.metrics import paired_difference
 from dbmtl.inference.predictor import Predictor
-from dbmtl.tasks import TASKS
-
-PROTEIN_TASKS = ("loc", "ms")
+from dbmtl.tasks import PROTEIN_TASKS, TASKS
 
 
 def correct_per_protein(model: str, records: list) -> dict[str, np.ndarray]:

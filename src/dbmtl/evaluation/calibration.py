@@ -27,6 +27,14 @@ def validation_proteins(predictor: Predictor, data_dir: Path, limit: int | None 
     return records[:limit] if limit else records
 
 
+def labeled_probabilities(preds: list, records: list, task) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, true class indices) of a per-protein task over the proteins with a known label."""
+    known = [(p.probabilities[task.name], task.labels.index(getattr(r, task.field)))
+             for p, r in zip(preds, records) if getattr(r, task.field) is not None]
+    return (np.stack([pr for pr, _ in known]) if known else np.empty((0, len(task.labels))),
+            np.array([g for _, g in known], dtype=int))
+
+
 def fit_calibration(predictor: Predictor, records: list) -> dict:
     """{task: {"temperature", "proteins", "nll_before", "nll_after", "ece_before", "ece_after"}} from the
     raw (temperature 1) probabilities of `records`."""
@@ -37,12 +45,9 @@ def fit_calibration(predictor: Predictor, records: list) -> dict:
         predictor.temperatures = saved
     out = {}
     for name in PROTEIN_TASKS:
-        task = TASKS[name]
-        known = [(p, getattr(r, task.field)) for p, r in zip(preds, records) if getattr(r, task.field) is not None]
-        if not known:
+        probs, true = labeled_probabilities(preds, records, TASKS[name])
+        if not len(true):
             continue
-        probs = np.stack([p.probabilities[name] for p, _ in known])
-        true = np.array([task.labels.index(label) for _, label in known])
         t = fit_temperature(probs, true)
         after = apply_temperature(probs, t)
         out[name] = {"temperature": round(t, 4), "proteins": len(true),

@@ -5,8 +5,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..data.catalog import (TEST_SET_FILES, protein_test_sets, require_test_sets, residue_test_sets,
                             trained_localization_sources)
 from ..inference.predictor import Predictor
@@ -14,6 +12,7 @@ from ..tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS
 from .audit import copy_previous_labels, majority_labels, teacher_forced_residues
 from .compare import weighted_tasks
 from .baselines import composition_baseline
+from .calibration import labeled_probabilities
 from .metrics import expected_calibration_error, per_protein_accuracy, per_residue_accuracy
 
 
@@ -87,11 +86,8 @@ def evaluate(predictor: Predictor, data_dir: Path, limit: int | None = None, aud
 
 def protein_ece(preds: list, records: list, task) -> float:
     """Expected calibration error of a per-protein task over the proteins with a known label."""
-    pairs = [(p.probabilities[task.name], getattr(r, task.field)) for p, r in zip(preds, records)]
-    known = [(pr, task.labels.index(g)) for pr, g in pairs if g is not None]
-    if not known:
-        return float("nan")
-    return expected_calibration_error(np.stack([pr for pr, _ in known]), np.array([g for _, g in known]))
+    probs, true = labeled_probabilities(preds, records, task)
+    return expected_calibration_error(probs, true)  # NaN without labeled proteins
 
 
 def _pct(x: float) -> str:
