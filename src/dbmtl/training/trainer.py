@@ -271,7 +271,7 @@ class Trainer:
             if self.step % self.cfg.eval_every == 0 or self.step == end:
                 last_valid = self.validate()
                 mean = float(np.mean([v["loss"] for v in last_valid.values()])) if last_valid else math.inf
-                self.run.log({"step": self.step, "valid": last_valid})
+                self.run.log({"step": self.step, "valid": last_valid, "elapsed_s": round(time.time() - started, 1)})
                 summary = " ".join(f"{k}:{v['loss']:.3f}" + (f"/{v['accuracy']:.3f}" if "accuracy" in v else "")
                                    for k, v in last_valid.items())
                 if self.progress:
