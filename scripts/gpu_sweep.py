@@ -5,7 +5,7 @@ run as concurrent `dbmtl train` processes. A short probe run of every config, al
 each one's seconds per step and per validation while sharing the machine; each budgeted config then gets
 the steps that fit the budget, its learning rate decaying over exactly those steps, with `--evals`
 validations (the run's best/ is chosen on them, validation data only). Configs given with `--fixed` keep
-their own step counts (an equal-compute comparison). The configs as run, steps included, are written to
+their own schedule (an equal-compute comparison; only checkpoints are written less often). The configs as run, steps included, are written to
 OUT_ROOT/configs/ so that each run can be repeated with `dbmtl train --config`.
 
     python scripts/gpu_sweep.py configs/v4/*.json --fixed configs/selection/onepass_equal.json \
@@ -55,9 +55,9 @@ def launch(config: dict, name: str, root: Path, train_args: list[str]) -> tuple[
     path = root / "configs" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(config, indent=2) + "\n")
-    out = open(root / f"{name}.out", "w")
     cmd = [sys.executable, "-m", "dbmtl.cli", "train", "--config", str(path), "--quiet", *train_args]
-    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT), time.time()
+    with open(root / f"{name}.out", "w") as out:  # the child keeps its own handle
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT), time.time()
 
 
 def wait_all(procs: dict[str, tuple[subprocess.Popen, float]], deadline: float) -> dict[str, float]:
