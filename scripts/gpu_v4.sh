@@ -12,12 +12,7 @@ cd "$(dirname "$0")/.."
 budget=${1:-360}
 root=${2:-runs/v4}
 py=${PYTHON:-python3}
-if [ ! -f runs/v3_model/model.safetensors ]; then
-    mkdir -p runs/v3_model
-    for f in config.json model.safetensors vocab.json train_config.json; do
-        git show "e0163ef:src/dbmtl/pretrained/default/$f" > "runs/v3_model/$f"
-    done
-fi
+bash scripts/model_from_git.sh e0163ef runs/v3_model
 [ "${SWEEP:-1}" = 0 ] || $py scripts/gpu_sweep.py configs/v4/sweep/*.json \
     --fixed configs/selection/fourpass_equal.json configs/selection/onepass_equal.json \
     --budget-s "$budget" --out-root "$root" --train-args "--threads 2"

@@ -10,12 +10,7 @@
 # Interrupt at will and run again: every stage resumes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -f runs/v3_model/model.safetensors ]; then
-    mkdir -p runs/v3_model
-    for f in config.json model.safetensors vocab.json train_config.json; do
-        git show "e0163ef:src/dbmtl/pretrained/default/$f" > "runs/v3_model/$f"
-    done
-fi
+bash scripts/model_from_git.sh e0163ef runs/v3_model
 run=runs/v4/onepass_from_v3
 .venv/bin/dbmtl train --config configs/v4/onepass_from_v3.json $( [ -f $run/checkpoint/state.json ] && echo --resume )
 .venv/bin/dbmtl export $run/best src/dbmtl/pretrained/default --dtype float16

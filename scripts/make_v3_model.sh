@@ -10,12 +10,7 @@
 # `git show e0163ef:src/dbmtl/pretrained/default/FILE` (scripts/make_default_model.sh takes it from there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -f runs/v2/model.safetensors ]; then
-    mkdir -p runs/v2
-    for f in config.json model.safetensors vocab.json train_config.json; do
-        git show "15e696e:src/dbmtl/pretrained/default/$f" > "runs/v2/$f"
-    done
-fi
+bash scripts/model_from_git.sh 15e696e runs/v2
 run=runs/v3/onepass_from_v2
 .venv/bin/dbmtl train --config configs/v3/onepass_from_v2.json --threads 2 $( [ -f $run/checkpoint/state.json ] && echo --resume )
 .venv/bin/dbmtl export $run/best runs/v3_model --dtype float16
