@@ -117,3 +117,19 @@ def test_local_convolution_ignores_padding_sees_only_its_window_and_looks_back_i
             make(kind="encoder", conv_kernel=bad)
     with pytest.raises(ValueError, match="encoder"):
         make(conv_kernel=5)
+
+
+def test_attention_dropout_is_its_own_setting_and_defaults_to_dropout():
+    """attention_dropout None keeps `dropout` on the attention weights (every earlier model); a value of its
+    own replaces it there alone, and 0 with dropout 0 makes a training-mode pass equal the eval pass."""
+    x = torch.randint(3, 28, (2, 30))
+    assert make(dropout=0.1).blocks[0].attn.dropout == 0.1
+    assert make(dropout=0.1, attention_dropout=0.0).blocks[0].attn.dropout == 0.0
+    quiet = make(dropout=0.0, attention_dropout=0.0, kind="encoder")
+    noisy = make(dropout=0.0, attention_dropout=0.5, kind="encoder")
+    with torch.no_grad():
+        assert torch.allclose(quiet.train()(x, causal=False), quiet.eval()(x, causal=False), atol=1e-6)
+        assert not torch.allclose(noisy.train()(x, causal=False), noisy.eval()(x, causal=False), atol=1e-3)
+    with pytest.raises(ValueError, match="attention_dropout"):
+        make(attention_dropout=1.0)
+    assert ModelConfig.from_dict({"dropout": 0.2}).attention_dropout is None  # older config.json files load

@@ -104,7 +104,7 @@ MAX_PARAMS = 20_000_000_000
 MODEL_BOUNDS = {
     "vocab_size": Bound(1, 1 << 20), "n_layer": Bound(1, 1024), "n_head": Bound(1, 1024), "n_embd": Bound(1, 1 << 16),
     "context": Bound(1, 1 << 16), "n_segments": Bound(1, 1024), "dropout": Bound(0, 1, hi_open=True),
-    "rope_base": Bound(0, lo_open=True), "label_noise": Bound(0, 1), "conv_kernel": Bound(hi=1025),
+    "attention_dropout": Bound(0, 1, hi_open=True), "rope_base": Bound(0, lo_open=True), "label_noise": Bound(0, 1), "conv_kernel": Bound(hi=1025),
 }
 
 
@@ -117,6 +117,9 @@ class ModelConfig:
     kind: "decoder" (the paper: labels generated after `residues <CTRL>`) or "encoder" (the paper's named
       fix: `<CTRL> residues` read both ways, an output at every residue; LM rows stay causal), or
       "onepass" (`<LOC> <MS> residues` read both ways: all four answers from one pass, dbmtl.data.onepass).
+    attention_dropout: dropout on the attention weights (None: `dropout`, as every model before it had).
+      0 lets training use torch's fused attention kernels: with dropout there, the weights are formed
+      and a mask drawn for each of them (docs/performance.md, "Attention dropout").
     rope_base: rotary frequency base; small values make short distances easy to tell apart.
     label_inputs: what the decoder reads in place of the previous labels while training:
       "teacher"     the true labels (the paper's teacher forcing; honest prediction then decodes freely)
@@ -149,6 +152,7 @@ class ModelConfig:
     context: int = 1024
     n_segments: int = 7
     dropout: float = 0.0
+    attention_dropout: float | None = None
     kind: str = "decoder"
     rope_base: float = 1000.0
     label_inputs: str = "placeholder"

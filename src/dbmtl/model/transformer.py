@@ -95,7 +95,7 @@ class SelfAttention(nn.Module):
         self.n_head, self.layer = cfg.n_head, layer
         self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd)
-        self.dropout = cfg.dropout
+        self.dropout = cfg.dropout if cfg.attention_dropout is None else cfg.attention_dropout
         self.resid_drop = nn.Dropout(cfg.dropout)
         self.attention = "sdpa"
 
