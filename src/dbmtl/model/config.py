@@ -117,7 +117,7 @@ class ModelConfig:
     kind: "decoder" (the paper: labels generated after `residues <CTRL>`) or "encoder" (the paper's named
       fix: `<CTRL> residues` read both ways, an output at every residue; LM rows stay causal), or
       "onepass" (`<LOC> <MS> residues` read both ways: all four answers from one pass, dbmtl.data.onepass).
-    attention_dropout: dropout on the attention weights (None: `dropout`, as every model before it had).
+    attention_dropout: dropout on the attention weights (None: the same as `dropout`).
       0 lets training use torch's fused attention kernels: with dropout there, the weights are formed
       and a mask drawn for each of them (docs/performance.md, "Attention dropout").
     rope_base: rotary frequency base; small values make short distances easy to tell apart.
