@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from dbmtl.evaluation.compare import read_log
+
 PROBE_LIMIT_S = 150  # a probe still running then is interrupted (and its config dropped)
 
 
@@ -34,16 +36,12 @@ def allocate_steps(budget_s: float, startup_s: float, step_s: float, valid_s: fl
     return every * evals, every
 
 
-def read_log(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-
-
-def probe_rates(records: list[dict]) -> tuple[float, float]:
-    """(seconds per step, seconds per validation) from a probe run's log: steps timed from the first
-    logged step on (excluding start-up and the first steps' compilation), the validation from its
-    elapsed time beyond the last training step."""
-    train = [r for r in records if "loss" in r and "elapsed_s" in r]
-    valid = [r for r in records if "valid" in r and "elapsed_s" in r]
+def probe_rates(train: list[dict], valid: list[dict]) -> tuple[float, float]:
+    """(seconds per step, seconds per validation) from a probe run's log records (`read_log`): steps
+    timed from the first logged step on (excluding start-up and the first steps' compilation), the
+    validation from its elapsed time beyond the last training step."""
+    train = [r for r in train if "elapsed_s" in r]
+    valid = [r for r in valid if "elapsed_s" in r]
     if len(train) < 2 or not valid:
         raise ValueError("the probe logged too few steps to time")
     first, last = train[0], train[-1]
@@ -106,13 +104,13 @@ def main() -> None:
     runs, plan = {}, {}
     started = time.time()
     for name, cfg in configs.items():
-        records = read_log(root / "probe" / name / "log.jsonl")
         try:
-            step_s, valid_s = probe_rates(records)
-        except ValueError as exc:
+            train, valid = read_log(root / "probe" / name)
+            step_s, valid_s = probe_rates(train, valid)
+        except (OSError, ValueError) as exc:
             print(f"{name}: {exc}; see {root / f'probe_{name}.out'}", flush=True)
             continue
-        startup_s = walls[f"probe_{name}"] - records[-1]["elapsed_s"]
+        startup_s = walls[f"probe_{name}"] - valid[-1]["elapsed_s"]
         if name in fixed:
             run = {**cfg, "checkpoint_every": max(cfg.get("checkpoint_every", 1), 250)}  # saving costs time, not steps
         else:

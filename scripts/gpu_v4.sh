@@ -39,10 +39,10 @@ if [ -n "${OUT:-}" ]; then
     best_base=$($py - "$root" <<'EOF'
 import json, sys
 from pathlib import Path
-def best(run):
-    rows = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines() if '"valid"' in l]
-    return min(sum(v["loss"] for v in r["valid"].values()) / len(r["valid"]) for r in rows) if rows else 9e9
-runs = [p for p in Path(sys.argv[1]).glob("base*") if (p / "log.jsonl").exists()]
+def best(run):  # the mean validation loss the trainer chose best/ by, kept in its config.json
+    valid = json.loads((run / "best" / "config.json").read_text())["valid"]
+    return sum(v["loss"] for v in valid.values()) / len(valid)
+runs = [p for p in Path(sys.argv[1]).glob("base*") if (p / "best" / "config.json").exists()]
 print(min(runs, key=best).name if runs else "")
 EOF
 )

@@ -29,9 +29,10 @@ def test_probe_rates_time_steps_after_the_first_logged_one_and_the_validation_be
            {"step": 10, "loss": {}, "elapsed_s": 21.0},
            {"step": 30, "loss": {}, "elapsed_s": 25.0},
            {"step": 30, "valid": {}, "elapsed_s": 28.5}]
-    assert gpu_sweep.probe_rates(log) == (pytest.approx(0.2), pytest.approx(3.5))
+    train, valid = log[:3], log[3:]
+    assert gpu_sweep.probe_rates(train, valid) == (pytest.approx(0.2), pytest.approx(3.5))
     with pytest.raises(ValueError, match="too few steps"):
-        gpu_sweep.probe_rates(log[:1])
+        gpu_sweep.probe_rates(train[:1], [])
 
 
 def test_budgeted_and_fixed_configs_run_side_by_side(tmp_path, data_dir):

@@ -246,7 +246,8 @@ def cmd_export(args) -> int:
     dtype = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}[args.dtype]
     path = save_checkpoint(args.dest, model, alphabet, extra=meta, dtype=dtype)
     size = sum(f.stat().st_size for f in path.iterdir())
-    print(f"exported {args.checkpoint} -> {path} ({size / 2**20:.1f} MiB, weights {args.dtype})")
+    params = sum(p.numel() for p in model.parameters())
+    print(f"exported {args.checkpoint} -> {path} ({params:,} parameters, {size / 2**20:.1f} MiB, weights {args.dtype})")
     return 0
 
 
