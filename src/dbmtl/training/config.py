@@ -30,7 +30,7 @@ TRAIN_BOUNDS = {
     "decay_steps": Bound(0), "max_steps": Bound(0), "min_lr_ratio": Bound(0, 1), "betas": Bound(0, 1, hi_open=True),
     "weight_decay": Bound(0), "grad_clip": Bound(0), "batch_tokens": Bound(1), "task_batch_tokens": Bound(1),
     "grad_accum": Bound(1), "eval_every": Bound(1), "checkpoint_every": Bound(1), "log_every": Bound(1),
-    "valid_examples": Bound(0), "seed": Bound(0), "threads": Bound(1), "data_workers": Bound(0),
+    "valid_examples": Bound(0), "seed": Bound(0), "valid_seed": Bound(0), "threads": Bound(1), "data_workers": Bound(0),
 }
 
 
@@ -80,6 +80,8 @@ class TrainConfig:
     log_every: int = 10
     valid_examples: int = 128
     seed: int = 0
+    # the validation sample's seed (None: `seed`): runs with different data orders keep one validation set
+    valid_seed: int | None = None
     precision: Literal["fp32", "bf16"] = "fp32"  # or "bf16" (autocast)
     device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda", "cuda:1", ...
     threads: int | None = None
@@ -117,6 +119,10 @@ class TrainConfig:
     def data_settings(self) -> dict:
         """The keywords of dbmtl.data.catalog.load_training_data this config asks for."""
         return {"localization_sources": self.localization_sources, "lm_sources": self.lm_sources}
+
+    @property
+    def validation_seed(self) -> int:
+        return self.seed if self.valid_seed is None else self.valid_seed
 
     def tokens_for(self, task: str) -> int:
         """The token budget of one micro-batch of `task`."""

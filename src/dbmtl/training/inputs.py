@@ -78,7 +78,7 @@ def lm_validation_rows(cfg: TrainConfig, data: TrainingData, alphabet: Alphabet,
                        make_example=None) -> list:
     """The first `valid_examples` LM rows of the corpus's validation part (rows as CorpusStream builds them)."""
     corpus = CorpusShards(cfg.corpus, "valid") if cfg.corpus else FastaCorpus(data, "valid")
-    stream = CorpusStream(corpus, alphabet, context, seed=cfg.seed, masked=masked, make_example=make_example)
+    stream = CorpusStream(corpus, alphabet, context, seed=cfg.validation_seed, masked=masked, make_example=make_example)
     rows: list = []
     while len(rows) < cfg.valid_examples and stream.epoch == 0:
         rows += stream.sample(cfg.batch_tokens)
@@ -90,13 +90,14 @@ def validation_examples(cfg: TrainConfig, tasks: dict[str, float], valid: Traini
     """A fixed random sample (its own seed) of each task's validation examples: files are often
     sorted by class, so the first N would not be representative."""
     n = cfg.valid_examples
-    pick = np.random.default_rng(cfg.seed + 1)
+    seed = cfg.validation_seed
+    pick = np.random.default_rng(seed + 1)
     out = {}
     for name in tasks:
         if name == "lm":
             out[name] = lm_validation_rows(cfg, data, alphabet, layout.context, masked)
             if masked:  # the same hidden residues at every validation
-                fixed = torch.Generator().manual_seed(cfg.seed)
+                fixed = torch.Generator().manual_seed(seed)
                 for ex in out[name]:
                     ex.inputs, ex.weights = mask_residues(ex.inputs, ex.targets, alphabet, cfg.mask_rate, fixed)
         else:

@@ -94,7 +94,7 @@ class OnePassTrainer(Trainer):
         encoder's T-1 residues, drawn in the same order with the same seed; a protein of exactly T-1
         residues, which a one-pass row cannot hold, is left out), each row scored on that task only, so
         the numbers compare with an encoder's; LM: fixed hidden residues."""
-        n, pick, out = self.cfg.valid_examples, np.random.default_rng(self.cfg.seed + 1), {}
+        n, pick, out = self.cfg.valid_examples, np.random.default_rng(self.cfg.validation_seed + 1), {}
         for name in self.weights:
             if name == "lm":
                 out[name] = lm_validation_rows(self.cfg, data, self.alphabet, self.context, make_example=self._lm_row)
@@ -137,7 +137,7 @@ class OnePassTrainer(Trainer):
         same residues at every validation."""
         batch = collate_one_pass(rows, self.alphabet.pad_id).to(self.device)
         if name == "lm":
-            batch = self._masked(batch, torch.Generator(self.device).manual_seed(self.cfg.seed + offset))
+            batch = self._masked(batch, torch.Generator(self.device).manual_seed(self.cfg.validation_seed + offset))
         scores = one_pass_scores(one_pass_forward(self.model, batch), batch, self.heads).get(name)
         if not scores:
             return 0.0, 0.0, 0.0, 0.0
