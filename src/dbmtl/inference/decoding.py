@@ -23,9 +23,35 @@ from ..data.batching import token_budget_batches
 from ..data.layouts import Batch, Example, Layout, answer_row, collate, encoder_row
 from ..data.onepass import PREFIX, OnePassHeads, OnePassLayout
 from ..model.transformer import KVCache
-from ..tasks import Task
+from ..tasks import SS3_LABELS, SS8_LABELS, SS8_TO_SS3, TASKS, Task
 from ..tokens import Alphabet
 from .windows import residue_windows, stitch_windows
+
+# (8, 3): whether SS8 state i belongs to SS3 class j
+_SS8_IN_SS3 = np.array([[SS8_TO_SS3[s8] == s3 for s3 in SS3_LABELS] for s8 in SS8_LABELS])
+
+
+def label_string(labels, indices: np.ndarray) -> str:
+    """Per-residue label string (one letter per label) from label indices, no Python loop over residues."""
+    table = np.frombuffer("".join(labels).encode("ascii"), dtype="S1")
+    if len(table) != len(labels):
+        return "".join(labels[i] for i in indices)  # multi-letter labels: slow path
+    return table[np.asarray(indices)].tobytes().decode("ascii")
+
+
+def residue_letters(probabilities: dict[str, np.ndarray]) -> dict[str, str]:
+    """One protein's per-residue letters from its (L, n) probabilities per task: the one place they are
+    decided. With both SS3 and SS8, SS3 is the likeliest 3-state class and SS8 the likeliest 8-state letter
+    within that class, so every SS8 letter maps to its residue's SS3 letter (each task's own argmax
+    disagrees on about one residue in ten: H 0.30, G 0.25, E 0.45 is SS8 E but SS3 H). With one of them,
+    its own argmax. A model with separate SS3 and SS8 heads gets the same rule from its own SS3
+    probabilities; a onepass model's SS3 is its SS8 summed per class."""
+    letters = {t: label_string(TASKS[t].labels, np.asarray(p).argmax(1)) for t, p in probabilities.items()}
+    if "ss3" in probabilities and "ss8" in probabilities:
+        ss3 = np.asarray(probabilities["ss3"]).argmax(1)
+        inside = np.where(_SS8_IN_SS3[:, ss3].T, probabilities["ss8"], -np.inf)
+        letters["ss8"] = label_string(SS8_LABELS, inside.argmax(1))
+    return letters
 
 
 @dataclass

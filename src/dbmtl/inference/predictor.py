@@ -1,7 +1,8 @@
 """Predictions from sequence alone: `Predictor` and its result type.
 
 Per-residue labels (SS3, SS8) come from the strategy that fits how the model was trained (see
-dbmtl.inference.decoding), never from a true label. Proteins longer than the model's per-residue limit are
+dbmtl.inference.decoding), never from a true label; their letters agree (SS3 = the 3-state class of SS8:
+decoding.residue_letters). Proteins longer than the model's per-residue limit are
 predicted in overlapping windows (each residue takes the window where it is most central); per-protein
 tasks crop to the first and last halves of the context, as in training.
 
@@ -24,24 +25,16 @@ import torch
 from ..data.layouts import layout_for
 from ..model.checkpoint import load_checkpoint, model_folder
 from ..model.transformer import Transformer
-from ..tasks import OUTPUT_TASKS, TASKS, Task
+from ..tasks import OUTPUT_TASKS, RESIDUE_TASKS, TASKS, Task
 from ..tokens import AMINO_ACIDS, Alphabet
 from .calibration import apply_temperature, check_calibration
-from .decoding import (RESIDUE_STRATEGIES, BatchedModel, label_slots, one_pass, protein_probabilities,
-                       residue_states, residue_strategy)
+from .decoding import (RESIDUE_STRATEGIES, BatchedModel, label_slots, label_string, one_pass,  # noqa: F401
+                       protein_probabilities, residue_letters, residue_states, residue_strategy)
 from .runtime import default_batch_tokens, prepare_model, resolve_dtype
 from .windows import windowed
 
 _INVALID = re.compile(f"[^{AMINO_ACIDS}]")
 _BY_FIELD = {task.field: name for name, task in TASKS.items() if task.field}
-
-
-def label_string(labels: Sequence[str], indices: np.ndarray) -> str:
-    """Per-residue label string (one letter per label) from argmax indices, no Python loop over residues."""
-    table = np.frombuffer("".join(labels).encode("ascii"), dtype="S1")
-    if len(table) != len(labels):
-        return "".join(labels[i] for i in indices)  # multi-letter labels: slow path
-    return table[np.asarray(indices)].tobytes().decode("ascii")
 
 
 @dataclass
@@ -122,7 +115,6 @@ class Predictor:
                 _check_finite(results, preds, name)
                 for p, probs in zip(preds, results):
                     p.probabilities[name] = probs
-                    p.labels[name] = label_string(task.labels, probs.argmax(1))
             elif task.kind == "protein":
                 probs = [a[name] for a in answers] if answers is not None else self.predict_proteins(seqs, task)
                 _check_finite(probs, preds, name)
@@ -131,6 +123,12 @@ class Predictor:
                     p.labels[name] = task.labels[int(pr.argmax())]
             else:
                 raise ValueError(f"task {name!r} has no prediction output")
+        residue = [t for t in tasks if TASKS[t].kind == "residue"]
+        for k, p in enumerate(preds):
+            if residue:  # a onepass model has both distributions whatever was asked: letters do not depend on `tasks`
+                given = answers[k] if answers is not None else p.probabilities
+                letters = residue_letters({t: given[t] for t in RESIDUE_TASKS if t in given})
+                p.labels.update((t, letters[t]) for t in residue)
         return preds
 
     def predict_proteins(self, sequences: Sequence[str], task: Task) -> list[np.ndarray]:
