@@ -97,6 +97,7 @@ def test_invalid_character_names_record_and_position(tmp_fasta, letter):
     assert "'p2'" in msg
     assert "position 13" in msg
     assert repr(letter) in msg
+    assert f"{path} line 5: record 'p2'" in msg  # the line that holds the letter, as README promises
 
 
 def test_lowercase_invalid_letter_is_reported(tmp_fasta):
@@ -229,6 +230,14 @@ def test_skip_invalid_keeps_good_records_in_order_and_counts_reasons(tmp_fasta):
     assert any("'badchar'" in m and "position 3" in m for m in report.examples)
     summary = report.summary()
     assert "6" in summary and "invalid character" in summary
+
+
+def test_skip_summary_agrees_with_its_count():
+    report = SkipReport()
+    report.add("empty sequence", "x")
+    assert report.summary() == "skipped 1 invalid record (1 empty sequence)"
+    report.add("empty sequence", "y")
+    assert report.summary() == "skipped 2 invalid records (2 empty sequence)"
 
 
 def test_skip_invalid_without_report_still_skips(tmp_fasta):

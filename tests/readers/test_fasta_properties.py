@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dbmtl
-from dbmtl.readers.fasta import FastaFormatError, SkipReport, UnreadableInputError, read_fasta
+from dbmtl.readers.fasta import (FastaFormatError, SkipReport, UnreadableInputError, nucleotide_problem,
+                                 read_fasta)
 from dbmtl.tokens import AMINO_ACIDS
 
 BOUNDED = settings(max_examples=150, deadline=None, database=None,
@@ -23,7 +24,9 @@ BOM = b"\xef\xbb\xbf"
 ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.|-"
 
 ids = st.text(ID_ALPHABET, min_size=1, max_size=12)
-sequences = st.text(AMINO_ACIDS + AMINO_ACIDS.lower(), min_size=1, max_size=300)
+# proteins: a run like AAAA...A of 20 letters or more is refused as DNA (nucleotide_problem), tested on its own
+sequences = st.text(AMINO_ACIDS + AMINO_ACIDS.lower(), min_size=1, max_size=300).filter(
+    lambda s: nucleotide_problem(s.upper()) is None)
 descriptions = st.one_of(st.just(""), st.text(ID_ALPHABET + " =", max_size=20).map(str.strip))
 
 

@@ -157,6 +157,21 @@ def test_fake_or_corrupt_gzip_is_a_damaged_gzip_error(tmp_path, payload):
     assert path.name in msg and "damaged gzip" in msg
 
 
+def test_gzip_damaged_before_its_first_line_says_so(tmp_path):
+    path = tmp_path / "fake.fasta.gz"
+    path.write_bytes(b"\x1f\x8bnot really gzip at all")
+    msg = error_message(path)
+    assert msg.startswith(f"{path}: damaged gzip file before its first line could be read (")
+    assert "line 0" not in msg
+
+
+def test_damage_after_one_record_names_it_in_the_singular(tmp_path):
+    path = tmp_path / "cut.fasta.gz"
+    path.write_bytes(gzip.compress(b">a\nACDE\n>b\nKLMN\n")[:-12])  # the end of the stream is missing
+    msg = error_message(path)
+    assert "damaged gzip file after line 3" in msg and "last header read: 'b' at line 3; 1 record before it" in msg
+
+
 def test_directory_is_a_clear_error(tmp_path):
     msg = error_message(tmp_path)
     assert str(tmp_path) in msg and "directory" in msg
