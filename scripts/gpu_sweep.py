@@ -23,17 +23,9 @@ import time
 from pathlib import Path
 
 from dbmtl.evaluation.compare import read_log
+from dbmtl.training.budget import allocate_steps
 
 PROBE_LIMIT_S = 150  # a probe still running then is interrupted (and its config dropped)
-
-
-def allocate_steps(budget_s: float, startup_s: float, step_s: float, valid_s: float, evals: int,
-                   safety: float = 0.9) -> tuple[int, int]:
-    """(max_steps, eval_every) that fit `budget_s`: startup, then steps, then `evals` validations.
-    The step count is a multiple of `evals`, at least `evals`."""
-    room = (budget_s - startup_s - evals * valid_s) * safety
-    every = max(1, int(room / step_s) // evals)
-    return every * evals, every
 
 
 def probe_rates(train: list[dict], valid: list[dict]) -> tuple[float, float]:

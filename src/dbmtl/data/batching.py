@@ -39,3 +39,18 @@ def token_budget_batches(lengths: Sequence[int], budget: int) -> list[list[int]]
     if current:
         batches.append(current)
     return batches
+
+
+def bucket_shape(rows: int, longest: int, step: int, limit: int) -> tuple[int, int]:
+    """The (rows, columns) a batch of `rows` rows of at most `longest` tokens is padded up to, so that a GPU
+    sees few distinct shapes (libraries that plan kernels per shape, such as cuDNN, then plan once per
+    bucket instead of once per batch): columns up to a multiple of `step`, at most `limit` (but never
+    below `longest`); rows up to four steps per octave (1..8, 10, 12, 14, 16, 20, 24, 28, 32, 40, ...), at
+    most a quarter more rows. step 0: the shape as it is."""
+    if step <= 0:
+        return rows, longest
+    columns = max(longest, min(limit, -(-longest // step) * step))
+    if rows > 8:
+        grain = 1 << ((rows - 1).bit_length() - 3)  # a quarter of the power of two below rows
+        rows = -(-rows // grain) * grain
+    return rows, columns
