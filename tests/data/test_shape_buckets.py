@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dbmtl.data.batching import bucket_shape
+from dbmtl.data.batching import bucket_shape, bucketed
 
 
 @given(st.integers(1, 5000), st.integers(1, 1024), st.sampled_from([1, 8, 64, 100]))
@@ -24,3 +24,20 @@ def test_step_zero_keeps_the_shape_and_the_limit_caps_columns():
     assert bucket_shape(37, 501, 0, 1024) == (37, 501)
     assert bucket_shape(9, 1000, 64, 1000) == (10, 1000)  # 1024 would pass the context
     assert [bucket_shape(n, 10, 64, 1024)[0] for n in (8, 9, 11, 16, 17, 33, 100)] == [8, 10, 12, 16, 20, 40, 112]
+
+
+class Row:
+    def __init__(self, n: int, filler: bool = False):
+        self.inputs, self.filler = [0] * n, filler
+
+
+@given(st.lists(st.integers(1, 1024), min_size=1, max_size=300))
+def test_filler_rows_make_the_bucket_shape_after_the_real_rows(lengths):
+    rows = [Row(n) for n in lengths]
+    out = bucketed(rows, lambda n: Row(n, filler=True), 64, 1024)
+    assert out[: len(rows)] == rows and all(r.filler for r in out[len(rows):])
+    _, columns = bucket_shape(1, max(lengths), 64, 1024)
+    assert max(len(r.inputs) for r in out) == columns  # collated, the batch is this wide
+    wide = max(lengths) < columns  # then one filler at least, of the bucket's width
+    assert len(out) == bucket_shape(len(rows) + wide, max(lengths), 64, 1024)[0]
+    assert bucketed(rows, lambda n: Row(n, filler=True), 0, 1024) is rows

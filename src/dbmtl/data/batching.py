@@ -5,7 +5,7 @@ with it, and the LM stream fills micro-batches with it; a batch of padded rows c
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 
 class TokenBudget:
@@ -54,3 +54,16 @@ def bucket_shape(rows: int, longest: int, step: int, limit: int) -> tuple[int, i
         grain = 1 << ((rows - 1).bit_length() - 3)  # a quarter of the power of two below rows
         rows = -(-rows // grain) * grain
     return rows, columns
+
+
+def bucketed(rows: list, filler: Callable[[int], object], step: int, limit: int) -> list:
+    """`rows` (examples with `.inputs`) and as many unscored filler rows as make the collated batch the shape
+    bucket_shape gives (one filler at least when only the columns grow: a batch is as wide as its longest
+    row). `filler(n)`: a row of n tokens, all of them valid (a row of padding alone would give NaN through
+    attention) and none of them scored. step 0: `rows` as they are."""
+    if step <= 0:
+        return rows
+    longest = max(len(r.inputs) for r in rows)
+    _, columns = bucket_shape(1, longest, step, limit)
+    total, _ = bucket_shape(len(rows) + (longest < columns), longest, step, limit)
+    return rows + [filler(columns) for _ in range(total - len(rows))]
