@@ -7,20 +7,33 @@ task. Proteins longer than the per-residue limit are embedded in windows and sti
 
 File layout: groups `per_residue` ((L, d) float32 datasets) and `per_protein` ((d,) float32), one dataset
 per protein named by a safe key (the id, %-escaped, or the sequence's md5), with attributes original_id,
-sequence_md5 and description; the root records the model, the task row and the dimension. Proteins are
-written chunk by chunk and flushed; `resume` keeps the proteins already complete in the file.
+sequence_md5 and description; the root records the format (`dbmtl-embeddings/1`, how an embeddings
+file of this tool is recognised), the model, its fingerprint, the task row and the dimension.
+
+A run is transactional, as `dbmtl predict` is: it writes a staging file beside `out`
+(`.NAME.dbmtl-embed`), chunk by chunk, flushed, and replaces `out` with it only when every protein is
+done, so a failed or killed run leaves an earlier `out` as it was. `resume` continues an interrupted
+run's staging file, or starts from the proteins already complete in `out`, and keeps them; without it a
+finished run replaces an `out` of ours (said on stderr). A file at `out` that is not one of ours is
+refused, never replaced. One run at a time per `out` (a lock beside it).
 """
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
+from ..durable import exclusive, fsync, make_folder, remove_empty
 from ..readers.fasta import SkipReport, read_fasta
 from .writers import safe_name
+
+FORMAT = "dbmtl-embeddings/1"  # root attribute `format` of every file dbmtl embed writes
 
 
 @dataclass
@@ -56,10 +69,32 @@ def _write(h5, group: str, name: str, data: np.ndarray, record) -> None:
     ds.attrs["sequence_md5"] = sequence_md5(record.sequence)  # last: marks the dataset complete
 
 
+def _stderr(message: str) -> None:
+    print(f"dbmtl embed: {message}", file=sys.stderr)
+
+
+def staging_file(out: Path) -> Path:
+    """Where a run writes until it is complete: beside `out`, so the final rename is atomic."""
+    return out.with_name(f".{out.name}.dbmtl-embed")
+
+
+def is_embeddings(path: str | Path) -> bool:
+    """An HDF5 file written by dbmtl embed (this format, or the attributes of earlier versions)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            return h5.attrs.get("format") == FORMAT or {"task_row", "states"} <= set(h5.attrs)
+    except Exception:  # not HDF5, unreadable, damaged: not a file we may replace
+        return False
+
+
 def embed_to_h5(predictor, records: Iterable, out: str | Path, per_residue: bool = True, per_protein: bool = True,
                 key: str = "id", task: str = "ss8", chunk_size: int = 64, resume: bool = False,
-                on_chunk: Callable[[int], None] | None = None, model_name: str = "") -> EmbedRun:
-    """Embed `records` (with .id, .description, .sequence; read lazily) into the HDF5 file `out`."""
+                on_chunk: Callable[[int], None] | None = None, model_name: str = "",
+                log: Callable[[str], None] = _stderr) -> EmbedRun:
+    """Embed `records` (with .id, .description, .sequence; read lazily) into the HDF5 file `out`,
+    transactionally (module docstring)."""
     try:
         import h5py
     except ImportError:
@@ -69,43 +104,99 @@ def embed_to_h5(predictor, records: Iterable, out: str | Path, per_residue: bool
     groups = [g for g, on in (("per_residue", per_residue), ("per_protein", per_protein)) if on]
     if not groups:
         raise ValueError("nothing to write: ask for per-residue and/or per-protein embeddings")
-    run = EmbedRun()
-    with h5py.File(out, "a" if resume else "w") as h5:
-        h5.attrs.update({"model": model_name, "task_row": task, "kind": predictor.kind,
-                         "states": "final hidden states before the output head; per_protein = mean over residues"})
-        for group in groups:
-            h5.require_group(group)
-        chunk: list = []
-
-        def flush():
-            states = predictor.embed([r.sequence for r in chunk], task=task)
-            for record, residues in zip(chunk, states):
-                name = protein_key(record, key)
-                if per_residue:
-                    _write(h5, "per_residue", name, residues, record)
-                if per_protein:
-                    _write(h5, "per_protein", name, residues.mean(0), record)
-            h5.attrs["dim"] = states[0].shape[1]
-            h5.flush()
-            run.written += len(chunk)
-            if on_chunk is not None:
-                on_chunk(len(chunk))
-            chunk.clear()
-
-        pending: set[str] = set()
-        for record in records:
-            name = protein_key(record, key)
-            if name in pending or _complete(h5, name, groups, record.sequence):
-                run.kept += 1
-                continue
-            pending.add(name)
-            chunk.append(record)
-            if len(chunk) >= chunk_size:
-                flush()
-                pending.clear()
-        if chunk:
-            flush()
+    out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"{out} is a folder; -o names the HDF5 file to write")
+    if out.exists() and not is_embeddings(out):
+        raise ValueError(f"{out} exists and is not an embeddings file of dbmtl embed: refusing to replace it "
+                         "(choose another -o, or delete it)")
+    made = make_folder(out.parent)
+    staging, run = staging_file(out), EmbedRun()
+    try:
+        with exclusive(out.with_name(f".{out.name}.dbmtl-embed.lock"), str(out)):
+            continued = _start(out, staging, resume, log)
+            try:
+                with h5py.File(staging, "a") as h5:
+                    _fill(h5, predictor, records, groups, key, task, chunk_size, resume, on_chunk, model_name, run)
+            except BaseException:
+                if run.written == 0 and not continued:
+                    staging.unlink(missing_ok=True)
+                else:
+                    log(f"the proteins embedded so far are kept in {staging}; {out} is unchanged. "
+                        "Rerun with --resume to continue.")
+                raise
+            fsync(staging)
+            staging.replace(out)
+            fsync(out.parent)
+    finally:
+        remove_empty(made)
     return run
+
+
+def _start(out: Path, staging: Path, resume: bool, log) -> bool:
+    """Prepare the staging file; True when it is an interrupted run's, continued."""
+    if staging.exists():
+        if resume and is_embeddings(staging):
+            return True
+        if resume:
+            raise ValueError(f"{staging}, the interrupted run's file, is damaged (killed while HDF5 wrote its "
+                             "index?): start again without --resume")
+        log(f"discarding the interrupted run in {staging} (rerun with --resume to continue it)")
+        staging.unlink()
+    if out.exists() and resume:
+        tmp = staging.with_name(staging.name + ".tmp")
+        shutil.copyfile(out, tmp)  # the complete proteins of out, continued in the copy
+        os.replace(tmp, staging)
+    elif out.exists():
+        log(f"{out} will be replaced when this run finishes (--resume keeps its proteins)")
+    return False
+
+
+def _fill(h5, predictor, records, groups, key, task, chunk_size, resume, on_chunk, model_name, run) -> None:
+    """Embed every protein not yet complete in `h5`, chunk by chunk, flushing after each."""
+    fingerprint = predictor.meta.get("fingerprint", "")
+    if resume:
+        for name, ours in (("task_row", task), ("fingerprint", fingerprint)):
+            theirs = h5.attrs.get(name)
+            if theirs is not None and ours and theirs != ours:
+                raise ValueError(f"the embeddings to resume were made with another {name.replace('_', ' ')} "
+                                 f"({theirs!r}, now {ours!r}): resume with the same, or start again without --resume")
+    h5.attrs.update({"format": FORMAT, "model": model_name, "fingerprint": fingerprint, "task_row": task,
+                     "kind": predictor.kind,
+                     "states": "final hidden states before the output head; per_protein = mean over residues"})
+    for group in groups:
+        h5.require_group(group)
+    h5.flush()  # one of ours from the start, so a kill before the first chunk leaves it resumable
+    chunk: list = []
+
+    def flush():
+        states = predictor.embed([r.sequence for r in chunk], task=task)
+        for record, residues in zip(chunk, states):
+            name = protein_key(record, key)
+            if "per_residue" in groups:
+                _write(h5, "per_residue", name, residues, record)
+            if "per_protein" in groups:
+                _write(h5, "per_protein", name, residues.mean(0), record)
+        h5.attrs["dim"] = states[0].shape[1]
+        h5.flush()
+        run.written += len(chunk)
+        if on_chunk is not None:
+            on_chunk(len(chunk))
+        chunk.clear()
+
+    pending: set[str] = set()
+    for record in records:
+        name = protein_key(record, key)
+        if name in pending or _complete(h5, name, groups, record.sequence):
+            run.kept += 1
+            continue
+        pending.add(name)
+        chunk.append(record)
+        if len(chunk) >= chunk_size:
+            flush()
+            pending.clear()
+    if chunk:
+        flush()
 
 
 def embed_fasta(predictor, fasta: str | Path, out: str | Path, skip_invalid: bool = False, progress: bool = False,

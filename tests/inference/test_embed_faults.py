@@ -1,0 +1,170 @@
+"""`dbmtl embed` is transactional as `dbmtl predict` is: a failed or killed run leaves an earlier file at
+-o as it was, a file that is not ours is refused, --resume continues a killed run, one run at a time."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import tiny_predictor
+
+from dbmtl.cli import main
+from dbmtl.inference.embed import staging_file
+from dbmtl.model.checkpoint import save_checkpoint
+
+h5py = pytest.importorskip("h5py", reason="the embed extra (h5py) is not installed")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+KILLS = int(os.environ.get("DBMTL_FAULT_TRIALS", "4"))  # more for a campaign (docs/reliability.md)
+# `dbmtl embed` slowed down by 0.2 s per chunk: still running when a second run starts
+SLOW = r"""
+import sys, time
+from dbmtl.inference.predictor import Predictor
+embed = Predictor.embed
+Predictor.embed = lambda self, *a, **k: (time.sleep(0.2), embed(self, *a, **k))[1]
+from dbmtl.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A tiny model, a 120-protein input, an earlier embeddings file of another input."""
+    root = tmp_path_factory.mktemp("embed")
+    p = tiny_predictor(kind="encoder", conv_kernel=3)
+    model = save_checkpoint(root / "model", p.model, p.alphabet)
+    rng = random.Random(0)
+    fasta = root / "in.fasta"
+    fasta.write_text("".join(f">p{i}\n{''.join(rng.choice('ACDEFGHIKLMNPQRSTVWY') for _ in range(rng.randint(40, 200)))}\n"
+                             for i in range(120)))
+    earlier = root / "earlier.h5"
+    other = root / "other.fasta"
+    other.write_text(">old1\nMKTAYIAKQR\n>old2\nMSTNPK\n")
+    assert main(embed_args(other, earlier, model)) == 0
+    return model, fasta, earlier
+
+
+def embed_args(fasta, out, model, *extra) -> list[str]:
+    return ["embed", str(fasta), "-o", str(out), "--model", str(model), "--quiet", "--threads", "1", *extra]
+
+
+def contents(path: Path) -> dict:
+    with h5py.File(path) as h5:
+        return {f"{g}/{k}": h5[g][k][()] for g in ("per_residue", "per_protein") if g in h5 for k in h5[g]}
+
+
+def test_a_failed_run_leaves_the_earlier_file_as_it_was(setup, tmp_path, capsys):
+    model, fasta, earlier = setup
+    out = tmp_path / "e.h5"
+    out.write_bytes(earlier.read_bytes())
+    before = out.read_bytes()
+    bad = tmp_path / "bad.fasta"
+    bad.write_text(">ok\nMKVLA\n>x\nMK1\n")
+    for source in (tmp_path / "typo.fasta", bad):
+        assert main(embed_args(source, out, model)) == 2
+        assert out.read_bytes() == before
+        assert "Traceback" not in capsys.readouterr().err
+    assert not staging_file(out).exists()  # nothing embedded, nothing kept
+    assert sorted(os.listdir(tmp_path)) == ["bad.fasta", "e.h5"]
+
+
+def test_a_file_that_is_not_ours_is_refused_and_ours_is_replaced_with_a_word(setup, tmp_path, capsys):
+    model, fasta, earlier = setup
+    small = tmp_path / "small.fasta"
+    small.write_text(">a\nMKVLA\n")
+    for name, data in (("notes.h5", b"my notes\n"), ("empty.h5", b"")):
+        out = tmp_path / name
+        out.write_bytes(data)
+        assert main(embed_args(small, out, model)) == 2
+        err = capsys.readouterr().err
+        assert "not an embeddings file of dbmtl embed" in err and len(err.strip().splitlines()) == 1
+        assert out.read_bytes() == data
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as h5:
+        h5["x"] = np.arange(3)
+    before = foreign.read_bytes()
+    assert main(embed_args(small, foreign, model)) == 2 and foreign.read_bytes() == before
+    ours = tmp_path / "ours.h5"
+    ours.write_bytes(earlier.read_bytes())
+    assert main(embed_args(small, ours, model)) == 0
+    assert "will be replaced" in capsys.readouterr().err
+    assert sorted(contents(ours)) == ["per_protein/a", "per_residue/a"]
+
+
+def test_killed_mid_run_keeps_the_earlier_file_and_resumes(setup, tmp_path):
+    model, fasta, earlier = setup
+    whole = tmp_path / "whole.h5"
+    assert main(embed_args(fasta, whole, model, "--chunk-size", "4")) == 0
+    expected = contents(whole)
+    out = tmp_path / "e.h5"
+    out.write_bytes(earlier.read_bytes())
+    before = out.read_bytes()
+    env = {**os.environ, "PYTHONPATH": SRC}
+    rng = random.Random(3)
+    killed = 0
+    for attempt in range(KILLS):
+        staged = staging_file(out)
+        extra = ["--chunk-size", "4", *(["--resume"] if staged.exists() else [])]
+        seen = staged.stat().st_mtime_ns if staged.exists() else None
+        proc = subprocess.Popen([sys.executable, "-m", "dbmtl.cli", *embed_args(fasta, out, model, *extra)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120  # this run's first write to the staging file, then a random instant
+        while time.time() < deadline and proc.poll() is None and (
+                not staged.exists() or staged.stat().st_mtime_ns == seen):
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        code = proc.wait()
+        assert "Traceback" not in proc.stderr.read()
+        if code == 0:
+            break
+        killed += 1
+        assert out.read_bytes() == before  # the earlier file, byte for byte
+        assert staged.exists()
+    assert killed >= 1
+    assert main(embed_args(fasta, out, model, "--chunk-size", "4", "--resume")) == 0
+    got = contents(out)
+    # the killed runs' staging started empty (no --resume at first): the result is this input's proteins
+    assert sorted(got) == sorted(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(got[name], value, atol=1e-5)
+    assert not staging_file(out).exists()
+
+
+def test_resume_keeps_the_proteins_of_the_file_and_checks_the_task_row(setup, tmp_path, capsys):
+    model, fasta, earlier = setup
+    out = tmp_path / "e.h5"
+    out.write_bytes(earlier.read_bytes())
+    small = tmp_path / "small.fasta"
+    small.write_text(">a\nMKVLA\n")
+    assert main(embed_args(small, out, model, "--task", "ss3", "--resume")) == 2
+    assert "another task row ('ss8', now 'ss3')" in capsys.readouterr().err
+    assert main(embed_args(small, out, model, "--resume")) == 0
+    assert sorted(k.split("/")[1] for k in contents(out)) == ["a", "a", "old1", "old1", "old2", "old2"]
+
+
+def test_a_second_run_on_the_same_file_is_refused(setup, tmp_path):
+    model, fasta, earlier = setup
+    out = tmp_path / "e.h5"
+    env = {**os.environ, "PYTHONPATH": SRC}
+    first = subprocess.Popen([sys.executable, "-c", SLOW, *embed_args(fasta, out, model, "--chunk-size", "2")],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and first.poll() is None and not staging_file(out).exists():
+        time.sleep(0.01)
+    assert first.poll() is None, "the first run ended before the second could start"
+    second = subprocess.run([sys.executable, "-m", "dbmtl.cli", *embed_args(fasta, out, model)], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert first.poll() is None, "the first run ended before the second was refused: no test"
+    _, first_err = first.communicate(timeout=300)
+    assert second.returncode == 2
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and "in use by another dbmtl run" in lines[0]
+    assert first.returncode == 0, first_err
+    assert len(contents(out)) == 2 * 120
