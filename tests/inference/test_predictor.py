@@ -91,3 +91,43 @@ def test_windows_cover_and_stitch_takes_most_central(length, window):
 def test_predict_rejects_unknown_letters():
     with pytest.raises(ValueError, match="'J'"):
         tiny_predictor().predict(["MKJL"])
+
+
+HBB_CDS = "ATGGTGCATCTGACTCCTGAGGAGAAGTCTGCCGTTACTGCCCTGTGGGGCAAGGTGAACGTGGATGAAGTTGGTGGTGAGGCCCTGGGCAGG"
+
+
+def test_predict_refuses_dna_unless_allowed():
+    p = tiny_predictor()
+    with pytest.raises(ValueError, match=r"protein 'hbb_cds': looks like a nucleotide sequence \(DNA or RNA\)"):
+        p.predict({"ok": "MVHLTPEEKSAVTALWGKV", "hbb_cds": HBB_CDS.lower()})
+    out = p.predict({"hbb_cds": HBB_CDS}, allow_nucleotides=True)
+    assert len(out[0].ss3) == len(HBB_CDS) and out[0].location in TASKS["loc"].labels
+
+
+@pytest.mark.parametrize("tasks, error, fragment", [
+    (["foo"], ValueError, "unknown tasks ['foo']; choose from ss3,ss8,loc,ms"),
+    ("ss3", TypeError, "not the string 'ss3'; choose from ss3,ss8,loc,ms"),
+    ([], ValueError, "no tasks chosen; choose from ss3,ss8,loc,ms"),
+    (3, TypeError, "tasks must be a list of task names from ss3,ss8,loc,ms, not int"),
+    ([["ss3"]], ValueError, "unknown tasks [['ss3']]"),
+])
+def test_predict_misuse_names_the_valid_tasks(tasks, error, fragment):
+    with pytest.raises(error) as info:
+        tiny_predictor().predict(["MKVL"], tasks=tasks)
+    assert fragment in str(info.value)
+
+
+def test_predict_takes_tasks_from_any_iterable():
+    out = tiny_predictor().predict(["MKVL"], tasks=(t for t in ["loc", "ss3"]))
+    assert set(out[0].labels) == {"ss3", "loc"}
+
+
+def test_embed_misuse_is_a_value_or_type_error():
+    p = tiny_predictor()
+    with pytest.raises(ValueError, match="task must be one of ss3, ss8, loc, ms, not 'foo'"):
+        p.embed(["MKVL"], task="foo")
+    with pytest.raises(TypeError, match="not a single string"):
+        p.embed("MKVL")
+    with pytest.raises(TypeError, match="sequence 2: a sequence must be a string, not int"):
+        p.embed(["MKVL", 5])
+    assert [e.shape[0] for e in p.embed(s for s in ["MKVL", "MK"])] == [4, 2]  # a generator is read once

@@ -25,9 +25,10 @@ import torch
 from ..data.layouts import layout_for
 from ..model.checkpoint import load_checkpoint, model_folder
 from ..model.transformer import Transformer
+from ..readers.fasta import nucleotide_problem
 from ..tasks import OUTPUT_TASKS, RESIDUE_TASKS, TASKS, Task
 from ..tokens import AMINO_ACIDS, Alphabet
-from .calibration import apply_temperature, check_calibration
+from .calibration import apply_temperature, check_calibration, guess_thresholds
 from .decoding import (RESIDUE_STRATEGIES, BatchedModel, label_slots, label_string, one_pass,  # noqa: F401
                        protein_probabilities, residue_letters, residue_states, residue_strategy)
 from .runtime import default_batch_tokens, prepare_model, resolve_dtype
@@ -47,6 +48,7 @@ class ProteinPrediction:
     labels: dict[str, str] = field(default_factory=dict)             # task -> label string (per residue) or label
     probabilities: dict[str, np.ndarray] = field(default_factory=dict)  # task -> (L, n) or (n,)
     description: str = ""  # the FASTA header after '>', id included
+    guess_below: dict[str, float] = field(default_factory=dict)  # task -> its model's guess threshold
 
     def __getattr__(self, name: str):
         if name in _BY_FIELD:
@@ -76,6 +78,7 @@ class Predictor:
         # per-protein temperatures fitted on validation proteins (`dbmtl calibrate`); {} = the raw softmax
         self.temperatures = check_calibration(self.meta.get("calibration", {}),
                                               f"{self.meta.get('folder', 'model')}/config.json")
+        self.guess_below = guess_thresholds(self.meta.get("calibration", {}))
         cfg = model.cfg
         self.context = cfg.context
         self.kind = cfg.kind
@@ -100,13 +103,18 @@ class Predictor:
         model, alphabet, meta = load_checkpoint(folder, device)
         return cls(model, alphabet, {**meta, "folder": str(folder)}, device=device, **kw)
 
-    def predict(self, sequences, tasks: Iterable[str] = OUTPUT_TASKS) -> list[ProteinPrediction]:
-        """sequences: a list of strings, a dict id -> sequence, or records with .id and .sequence."""
+    def predict(self, sequences, tasks: Iterable[str] = OUTPUT_TASKS,
+                allow_nucleotides: bool = False) -> list[ProteinPrediction]:
+        """sequences: a list of strings, a dict id -> sequence, or records with .id and .sequence; tasks: a
+        list of names from OUTPUT_TASKS. A sequence that looks like DNA or RNA is refused (ValueError)
+        unless allow_nucleotides."""
+        tasks = check_tasks(tasks)
         items = _as_items(sequences)
         for rid, seq, _ in items:
-            check_sequence(rid, seq)
+            check_sequence(rid, seq, allow_nucleotides)
         seqs = [s for _, s, _ in items]
-        preds = [ProteinPrediction(rid, seq, description=desc) for rid, seq, desc in items]
+        preds = [ProteinPrediction(rid, seq, description=desc, guess_below=self.guess_below)
+                 for rid, seq, desc in items]
         answers = self.one_pass(seqs) if self.kind == "onepass" else None  # every task from one pass
         for name in tasks:
             task = TASKS[name]
@@ -162,10 +170,18 @@ class Predictor:
     def embed(self, sequences: Sequence[str], task: str = "ss8") -> list[np.ndarray]:
         """(L, n_embd) float32 per-residue embeddings: the final hidden states the output head reads, from
         the row of `task` (see decoding.residue_states), long proteins in windows as for prediction. A
-        per-protein embedding is their mean over residues (dbmtl.inference.embed)."""
+        per-protein embedding is their mean over residues (dbmtl.inference.embed). Letters are checked as
+        for predict; a DNA-like sequence is not refused here but by the FASTA reader of `dbmtl embed`."""
+        if not isinstance(task, str) or task not in OUTPUT_TASKS:
+            raise ValueError(f"task must be one of {', '.join(OUTPUT_TASKS)}, not {task!r}")
+        if isinstance(sequences, (str, bytes)):
+            raise TypeError("pass a list of sequences, not a single string")
+        sequences = list(sequences)
         for n, seq in enumerate(sequences, 1):
-            check_sequence(f"seq{n}", seq)
-        return windowed(list(sequences), self.layout.max_residue_length(),
+            if not isinstance(seq, str):
+                raise TypeError(f"sequence {n}: a sequence must be a string, not {type(seq).__name__}")
+            check_sequence(f"seq{n}", seq, allow_nucleotides=True)
+        return windowed(sequences, self.layout.max_residue_length(),
                         lambda pieces: residue_states(self.runner, self.layout, TASKS[task], pieces))
 
     @torch.inference_mode()
@@ -183,13 +199,36 @@ class Predictor:
         return windowed(sequences, self.layout.max_residue_length(), pass_over, labels=labels)
 
 
-def check_sequence(rid: str, seq: str) -> None:
-    """Raise an error naming the protein and 1-based position of the first letter the model cannot read."""
+def check_sequence(rid: str, seq: str, allow_nucleotides: bool = False) -> None:
+    """Raise an error naming the protein and 1-based position of the first letter the model cannot read,
+    or saying that it looks like DNA or RNA (readers.fasta.nucleotide_problem) unless allow_nucleotides."""
     if not seq:
         raise ValueError(f"protein {rid!r}: empty sequence")
     bad = _INVALID.search(seq)
     if bad is not None:
         raise ValueError(f"protein {rid!r}: invalid character {bad.group()!r} at position {bad.start() + 1}")
+    nucleotides = None if allow_nucleotides else nucleotide_problem(seq)
+    if nucleotides:
+        raise ValueError(f"protein {rid!r}: {nucleotides}")
+
+
+def check_tasks(tasks: Iterable[str]) -> tuple[str, ...]:
+    """The output tasks asked for, in OUTPUT_TASKS order; a TypeError or ValueError naming the choices for
+    anything else (a bare string such as "ss3", an unknown name, none at all)."""
+    choices = ",".join(OUTPUT_TASKS)
+    if isinstance(tasks, (str, bytes)):
+        raise TypeError(f"tasks must be a list of task names, such as [{tasks!r}], not the string {tasks!r}; "
+                        f"choose from {choices}")
+    try:
+        tasks = list(tasks)
+    except TypeError:
+        raise TypeError(f"tasks must be a list of task names from {choices}, not {type(tasks).__name__}") from None
+    unknown = [t for t in tasks if not isinstance(t, str) or t not in OUTPUT_TASKS]
+    if unknown:
+        raise ValueError(f"unknown tasks {unknown}; choose from {choices}")
+    if not tasks:
+        raise ValueError(f"no tasks chosen; choose from {choices}")
+    return tuple(t for t in OUTPUT_TASKS if t in tasks)
 
 
 def _check_finite(probabilities: list[np.ndarray], preds: list[ProteinPrediction], task: str) -> None:

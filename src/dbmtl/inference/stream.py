@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Sequence
 from ..durable import fsync, write_atomic
 from ..readers.fasta import SkipReport, read_fasta
 from ..tasks import OUTPUT_TASKS
-from .predictor import Predictor
+from .predictor import Predictor, check_tasks
 from .writers import JSONL_FILE, PROTEIN_FILE, RESIDUE_FILE, PredictionWriter
 
 STAGING = ".dbmtl-predict"
@@ -80,15 +80,6 @@ def chain(digest: str, record) -> str:
     return hashlib.sha256(f"{digest}\n{record.id}\n{record.sequence}".encode()).hexdigest()
 
 
-def check_tasks(tasks: Sequence[str]) -> tuple[str, ...]:
-    unknown = set(tasks) - set(OUTPUT_TASKS)
-    if unknown:
-        raise ValueError(f"unknown tasks {sorted(unknown)}; choose from {','.join(OUTPUT_TASKS)}")
-    if not tasks:
-        raise ValueError(f"no tasks chosen; choose from {','.join(OUTPUT_TASKS)}")
-    return tuple(t for t in OUTPUT_TASKS if t in tasks)
-
-
 def prepare_output(out_dir: str | Path) -> Path:
     """The output folder, created if needed; a clear error when it cannot hold the run."""
     out = Path(out_dir)
@@ -137,7 +128,8 @@ class Shard:
 def predict_fasta(predictor: Predictor, fasta: str | Path, out_dir: str | Path,
                   tasks: Sequence[str] = OUTPUT_TASKS, chunk_size: int = 256, resume: bool = False,
                   skip_invalid: bool = False, on_chunk: Callable[[int], None] | None = None,
-                  log: Callable[[str], None] = lambda message: None, shard: Shard = Shard()) -> PredictionRun:
+                  log: Callable[[str], None] = lambda message: None, shard: Shard = Shard(),
+                  allow_nucleotides: bool = False) -> PredictionRun:
     """Predict every protein of `fasta` (a path, or '-' for standard input) into `out_dir`
     (residues.tsv, proteins.tsv, predictions.jsonl). `on_chunk(n)` is called after each chunk of n
     proteins is durable (progress bars). A bad record stops the run with FastaFormatError; the proteins
@@ -155,7 +147,7 @@ def predict_fasta(predictor: Predictor, fasta: str | Path, out_dir: str | Path,
                "dtype": str(predictor.dtype).removeprefix("torch."), "int8": predictor.int8,
                "chunk_size": chunk_size, "processes": shard.world}
     run = PredictionRun()
-    records = read_fasta(fasta, skip_invalid=skip_invalid, report=run.skipped)
+    records = read_fasta(fasta, skip_invalid=skip_invalid, report=run.skipped, allow_nucleotides=allow_nucleotides)
     first = next(records, None)  # an unreadable input or a bad first record stops here, nothing touched
     if first is None:
         raise ValueError(f"{fasta}: no proteins to predict" + (f" ({run.skipped.summary()})" if run.skipped.total else ""))
@@ -193,7 +185,7 @@ def predict_fasta(predictor: Predictor, fasta: str | Path, out_dir: str | Path,
         own = (chunk for k, chunk in enumerate(_chunks(records, chunk_size)) if k % shard.world == shard.rank)
         _skip_finished(own, journal, fasta)
         for chunk in own:
-            writer.write(predictor.predict(chunk, tasks=tasks))
+            writer.write(predictor.predict(chunk, tasks=tasks, allow_nucleotides=allow_nucleotides))
             journal.sizes = writer.commit()
             journal.chunks += 1
             if shard.world > 1:
