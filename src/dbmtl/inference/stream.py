@@ -9,7 +9,12 @@ The loop the CLI, the benchmark and the web service share. The guarantees, and h
   leaves the journal of the last complete chunk; `resume` cuts the files back to it and continues.
 - `resume` checks that the input and the options are the ones of the run it continues: the options are
   stored in the journal, and the first proteins of the input must chain to the journal's digest (so a
-  later bad record may be fixed, but a changed protein is refused). This works for pipes too.
+  later bad record may be fixed, but a changed protein is refused). This works for pipes too. After a
+  finished run, `resume` does nothing only when the input is still the one predicted; an edited or
+  extended input is refused (its predictions would be stale or missing).
+- One run at a time per output folder: a lock in the staging folder (`durable.exclusive`) refuses a
+  second run at once. A run that fails before finishing any protein leaves no staging folder, and no
+  output folder if it created it.
 """
 from __future__ import annotations
 
@@ -18,11 +23,12 @@ import itertools
 import json
 import os
 import shutil
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from ..durable import fsync, write_atomic
+from ..durable import exclusive, fsync, make_folder, remove_empty, write_atomic
 from ..readers.fasta import SkipReport, read_fasta
 from ..tasks import OUTPUT_TASKS
 from .predictor import Predictor, check_tasks
@@ -30,6 +36,7 @@ from .writers import JSONL_FILE, PROTEIN_FILE, RESIDUE_FILE, PredictionWriter
 
 STAGING = ".dbmtl-predict"
 JOURNAL = "journal.json"
+LOCK = "lock"  # in the staging folder: held by the run writing this output folder
 RECORD = ".dbmtl-predict.json"  # kept beside the published files: what run made them
 OUTPUT_FILES = (RESIDUE_FILE, PROTEIN_FILE, JSONL_FILE)
 FORMAT = "dbmtl-predict-journal/1"
@@ -80,15 +87,16 @@ def chain(digest: str, record) -> str:
     return hashlib.sha256(f"{digest}\n{record.id}\n{record.sequence}".encode()).hexdigest()
 
 
-def prepare_output(out_dir: str | Path) -> Path:
-    """The output folder, created if needed; a clear error when it cannot hold the run."""
+def prepare_output(out_dir: str | Path) -> tuple[Path, list[Path]]:
+    """The output folder, created if needed, and the folders this created; a clear error when it cannot
+    hold the run."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"output folder {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    made = make_folder(out)
     if not os.access(out, os.W_OK | os.X_OK):
         raise PermissionError(f"output folder {out} is not writable")
-    return out
+    return out, made
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,28 @@ def predict_fasta(predictor: Predictor, fasta: str | Path, out_dir: str | Path,
         raise ValueError(f"chunk size must be at least 1, not {chunk_size}")
     if shard.world > 1 and str(fasta) == "-":
         raise ValueError("standard input cannot be split over processes: give a file")
-    out = prepare_output(out_dir)
+    out, made = prepare_output(out_dir)
+    staging = out / STAGING
+    try:
+        with exclusive(staging / LOCK, f"output folder {out}") if shard.rank == 0 else nullcontext():
+            try:
+                return _predict(predictor, fasta, out, tasks, chunk_size, resume, skip_invalid, on_chunk, log, shard)
+            except BaseException:
+                if shard.world == 1 and _kept(staging) == 0:  # nothing worth resuming: no staging left behind
+                    _clear(staging)
+                raise
+    finally:
+        if shard.rank == 0:
+            try:
+                staging.rmdir()  # empty once published or cleared; an interrupted run's stays
+            except OSError:
+                pass
+            remove_empty(made)
+
+
+def _predict(predictor: Predictor, fasta, out: Path, tasks: tuple[str, ...], chunk_size: int, resume: bool,
+             skip_invalid: bool, on_chunk, log, shard: Shard) -> PredictionRun:
+    """predict_fasta inside its output folder, holding its lock."""
     staging = out / STAGING
     work = staging if shard.world == 1 else staging / f"rank{shard.rank}"
     options = {"model": predictor.meta.get("fingerprint", ""), "tasks": list(tasks),
@@ -163,7 +192,8 @@ def predict_fasta(predictor: Predictor, fasta: str | Path, out_dir: str | Path,
             shard.barrier()
             return run
         journal = _resumable(out, work, options)
-        if journal.state == "complete":  # the last run finished with these options; nothing to do
+        if journal.state == "complete":  # the last run finished with these options: nothing to do if same input
+            _check_finished(records, journal, fasta, out)
             run.resumed = journal.proteins
             run.complete = True
             return run
@@ -172,8 +202,8 @@ def predict_fasta(predictor: Predictor, fasta: str | Path, out_dir: str | Path,
         if shard.rank == 0:
             if (staging / JOURNAL).exists() or (staging / "rank0" / JOURNAL).exists():
                 log(f"discarding the interrupted run in {staging} (rerun with --resume to continue one)")
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir()
+            _clear(staging)
+            staging.mkdir(exist_ok=True)
         shard.barrier()
         work.mkdir(exist_ok=True)
         journal = Journal(options)
@@ -215,7 +245,8 @@ def predict_fasta(predictor: Predictor, fasta: str | Path, out_dir: str | Path,
 def _merge(staging: Path, world: int, options: dict) -> Journal:
     """Interleave the ranks' chunks back into input order: chunk k is chunk k // world of rank k % world."""
     ranks = [Journal.load(staging / f"rank{r}" / JOURNAL) for r in range(world)]
-    merged = Journal(options, proteins=sum(j.proteins for j in ranks), sizes={})
+    merged = Journal(options, proteins=sum(j.proteins for j in ranks), sizes={},
+                     chain=_combined([j.chain for j in ranks]))
     chunks = sum(j.chunks for j in ranks)
     for name in ranks[0].sizes:
         sources = [open(staging / f"rank{r}" / name, "rb") for r in range(world)]
@@ -232,6 +263,54 @@ def _merge(staging: Path, world: int, options: dict) -> Journal:
         for fh in sources:
             fh.close()
     return merged
+
+
+def _combined(chains: list[str]) -> str:
+    """A sharded run's digest: its ranks' chains, in rank order."""
+    return hashlib.sha256("\n".join(chains).encode()).hexdigest()
+
+
+def _check_finished(records: Iterable, journal: Journal, fasta, out: Path) -> None:
+    """A finished run is kept only for the input it predicted: an edited protein would leave stale rows,
+    an added one none at all."""
+    world, size = journal.options.get("processes", 1), journal.options["chunk_size"]
+    chains, count = [""] * world, 0
+    for k, chunk in enumerate(_chunks(records, size)):
+        for record in chunk:
+            chains[k % world] = chain(chains[k % world], record)
+        count += len(chunk)
+    digest = chains[0] if world == 1 else _combined(chains)
+    if count != journal.proteins or digest != journal.chain:
+        what = ("some of its proteins changed" if count == journal.proteins
+                else f"it has {count} proteins, the finished run {journal.proteins}")
+        raise ResumeError(f"{fasta} is not the input of the finished run in {out} ({what}): its predictions would "
+                          "be stale or missing; start again without --resume")
+
+
+def _kept(staging: Path) -> int:
+    """Proteins an interrupted run has finished in `staging` (a damaged journal counts as some)."""
+    total = 0
+    for path in [staging / JOURNAL, *staging.glob(f"rank*/{JOURNAL}")]:
+        try:
+            total += json.loads(path.read_text()).get("proteins", 1)
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, AttributeError):
+            return 1
+    return total
+
+
+def _clear(staging: Path) -> None:
+    """Empty the staging folder but for its lock (which its holder removes)."""
+    if not staging.is_dir():
+        return
+    for entry in staging.iterdir():
+        if entry.name == LOCK:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def _chunks(records: Iterable, size: int):
@@ -289,4 +368,4 @@ def _publish(out: Path, staging: Path, journal: Journal) -> None:
     fsync(out)
     journal.state = "complete"
     journal.save(out / RECORD)
-    shutil.rmtree(staging, ignore_errors=True)
+    _clear(staging)
