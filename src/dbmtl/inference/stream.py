@@ -153,7 +153,8 @@ def predict_fasta(predictor: Predictor, fasta: str | Path, out_dir: str | Path,
     try:
         with exclusive(staging / LOCK, f"output folder {out}") if shard.rank == 0 else nullcontext():
             try:
-                return _predict(predictor, fasta, out, tasks, chunk_size, resume, skip_invalid, on_chunk, log, shard)
+                return _predict(predictor, fasta, out, tasks, chunk_size, resume, skip_invalid, on_chunk, log, shard,
+                                allow_nucleotides)
             except BaseException:
                 if shard.world == 1 and _kept(staging) == 0:  # nothing worth resuming: no staging left behind
                     _clear(staging)
@@ -168,7 +169,7 @@ def predict_fasta(predictor: Predictor, fasta: str | Path, out_dir: str | Path,
 
 
 def _predict(predictor: Predictor, fasta, out: Path, tasks: tuple[str, ...], chunk_size: int, resume: bool,
-             skip_invalid: bool, on_chunk, log, shard: Shard) -> PredictionRun:
+             skip_invalid: bool, on_chunk, log, shard: Shard, allow_nucleotides: bool = False) -> PredictionRun:
     """predict_fasta inside its output folder, holding its lock."""
     staging = out / STAGING
     work = staging if shard.world == 1 else staging / f"rank{shard.rank}"
