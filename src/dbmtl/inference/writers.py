@@ -1,6 +1,7 @@
 """Predictions -> files: per-residue TSV, per-protein TSV and JSON lines, appended chunk by chunk."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -140,8 +141,19 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+NAME_BYTES = 100  # safe_name's longest name: with any suffix a file name stays far under 255 bytes
+
+
 def safe_name(protein_id: str) -> str:
-    """A file or HDF5 name for an id: '/' and other unsafe characters %-escaped, so distinct ids give
-    distinct names (quote is reversible) and '.' or '..' never name a folder."""
-    name = quote(protein_id, safe="-_.+=,;:@|[]()")
-    return "%2E" + name[1:] if name.startswith(".") else name
+    """A file or HDF5 name for any id, ASCII, at most NAME_BYTES long: '/' and other unsafe characters
+    %-escaped (so distinct ids give distinct names, and '.' or '..' never name a folder); a longer name is
+    cut and ends in '~' and a hash of the whole id, which keeps it distinct."""
+    name = quote(protein_id, safe="-_.+=,;:@|[]()", errors="surrogatepass")
+    name = "%2E" + name[1:] if name.startswith(".") else name
+    if len(name) > NAME_BYTES:
+        digest = hashlib.sha256(protein_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        head = name[: NAME_BYTES - len(digest) - 1]
+        if "%" in head[-2:]:  # never half an escape
+            head = head[: head.rindex("%")]
+        name = f"{head}~{digest}"
+    return name or "%"  # quote never makes a lone '%'
