@@ -31,6 +31,7 @@ TRAIN_BOUNDS = {
     "weight_decay": Bound(0), "grad_clip": Bound(0), "batch_tokens": Bound(1), "task_batch_tokens": Bound(1),
     "grad_accum": Bound(1), "eval_every": Bound(1), "checkpoint_every": Bound(1), "log_every": Bound(1),
     "valid_examples": Bound(0), "seed": Bound(0), "valid_seed": Bound(0), "threads": Bound(1), "data_workers": Bound(0),
+    "shape_buckets": Bound(0),
 }
 
 
@@ -83,6 +84,10 @@ class TrainConfig:
     # the validation sample's seed (None: `seed`): runs with different data orders keep one validation set
     valid_seed: int | None = None
     precision: Literal["fp32", "bf16"] = "fp32"  # or "bf16" (autocast)
+    # onepass kind: pad each training micro-batch to a bucket shape (columns to a multiple of this, rows to
+    # four steps per octave, dbmtl.data.batching.bucketed) so that a GPU plans its kernels for a few shapes
+    # rather than one per batch; 0: off (the LM rows' random masks follow the batch shape, so runs differ)
+    shape_buckets: int = 0
     device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda", "cuda:1", ...
     threads: int | None = None
     parallel: Literal[PARALLEL_MODES] = "ddp"  # under torchrun: "ddp" (replicated weights) or "fsdp" (sharded weights/optimizer)
@@ -104,6 +109,9 @@ class TrainConfig:
         if self.mask_labeled and (self.model.kind != "onepass" or not self.tasks.get("lm")):
             raise ValueError("training config: 'mask_labeled' is for the onepass kind with an LM task weight "
                              "(its labeled rows are then also masked-LM rows)")
+        if self.shape_buckets and self.model.kind != "onepass":
+            raise ValueError("training config: 'shape_buckets' pads the onepass kind's batches; this model is "
+                             f"{self.model.kind!r}")
         odd = set(self.task_batch_tokens) - set(self.tasks)
         if odd:
             raise ValueError(f"training config: 'task_batch_tokens' names tasks that are not trained: {sorted(odd)}")

@@ -22,7 +22,8 @@ import torch
 
 from ..data.catalog import TrainingData
 from ..data.layouts import mask_residues
-from ..data.onepass import OnePassBatch, OnePassHeads, collate_one_pass, one_pass_examples
+from ..data.batching import bucketed
+from ..data.onepass import PREFIX, OnePassBatch, OnePassHeads, collate_one_pass, one_pass_examples
 from ..data.pools import LabeledPool
 from ..tasks import TASKS
 from .inputs import Slot, lm_validation_rows, make_slot
@@ -115,6 +116,7 @@ class OnePassTrainer(Trainer):
     def _micro_batch(self, slot: Slot, group: str) -> OnePassBatch:
         tokens = self.cfg.tokens_for("lm") if group == "lm" else self.cfg.batch_tokens
         rows = slot.lm.sample(tokens) if group == "lm" else self.pools["labeled"].sample(slot.rng, tokens)
+        rows = bucketed(rows, lambda n: self.layout.row("X" * (n - PREFIX)), self.cfg.shape_buckets, self.context)
         return self._masked(collate_one_pass(rows, self.alphabet.pad_id).to(self.device))
 
     def _masked(self, batch: OnePassBatch, generator: torch.Generator | None = None) -> OnePassBatch:
