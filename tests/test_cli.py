@@ -63,12 +63,12 @@ def test_bad_record_is_named_and_earlier_proteins_are_kept(tmp_path, tiny_model,
     err = capsys.readouterr().err
     assert rc == 2
     assert "'broken'" in err and "'1'" in err and "position 4" in err
-    assert "2 proteins finished are kept" in err and "--resume" in err
+    assert "2 finished proteins kept" in err and "--resume" in err
     assert not (out / "proteins.tsv").exists()  # a failed run publishes nothing
     fasta.write_text(">ok1\nMKTAYIAKQR\n>ok2\nMSTNPKPQRK\n>broken desc\nMKTAYI\n>ok3\nMKV\n")  # fixed
     assert main(["predict", str(fasta), "-o", str(out), "--model", str(tiny_model), "--resume", "--quiet",
                  "--chunk-size", "1"]) == 0
-    assert "resumed; 2 proteins were already done" in capsys.readouterr().err
+    assert "resumed after 2 finished proteins" in capsys.readouterr().err
     assert [p["id"] for p in read_tsv(out / "proteins.tsv")] == ["ok1", "ok2", "broken", "ok3"]
 
 
@@ -170,3 +170,65 @@ def test_every_option_help_shows_its_default():
             if f"default: {shown}" not in text:
                 missing.append(f"{name} {action.option_strings[-1]}: {text!r}")
     assert not missing, "\n".join(missing)
+
+
+HBB_CDS = "ATGGTGCATCTGACTCCTGAGGAGAAGTCTGCCGTTACTGCCCTGTGGGGCAAGGTGAACGTGGATGAAGTTGGTGGTGAGGCCCTGGGCAGG"
+
+
+def test_nucleotides_are_refused_skipped_or_allowed(tmp_path, tiny_model, capsys):
+    fasta = tmp_path / "mixed.fasta"
+    fasta.write_text(f">HBB protein\nMVHLTPEEKSAVTALWGKV\n>HBB_cds coding sequence\n{HBB_CDS[:60]}\n{HBB_CDS[60:]}\n")
+    base = ["predict", str(fasta), "--model", str(tiny_model), "--quiet"]
+    assert main(base + ["-o", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err
+    assert f"{fasta} line 3: record 'HBB_cds': looks like a nucleotide sequence (DNA or RNA)" in err
+    assert "--allow-nucleotides" in err and "Traceback" not in err
+    assert main(base + ["-o", str(tmp_path / "skipped"), "--skip-invalid"]) == 0
+    captured = capsys.readouterr()
+    assert "skipped 1 invalid record (1 nucleotide sequence)" in captured.err
+    assert captured.out.startswith("1 protein -> ")
+    assert [p["id"] for p in read_tsv(tmp_path / "skipped" / "proteins.tsv")] == ["HBB"]
+    assert main(base + ["-o", str(tmp_path / "allowed"), "--allow-nucleotides"]) == 0
+    assert capsys.readouterr().out.startswith("2 proteins -> ")
+    proteins = read_tsv(tmp_path / "allowed" / "proteins.tsv")
+    assert [(p["id"], p["length"]) for p in proteins] == [("HBB", "19"), ("HBB_cds", str(len(HBB_CDS)))]
+
+
+def test_embed_refuses_nucleotides_unless_allowed(tmp_path, tiny_model, capsys):
+    pytest.importorskip("h5py")
+    fasta = tmp_path / "dna.fasta"
+    fasta.write_text(f">cds\n{HBB_CDS}\n")
+    base = ["embed", str(fasta), "-o", str(tmp_path / "e.h5"), "--model", str(tiny_model), "--quiet"]
+    assert main(base) == 2
+    assert "record 'cds': looks like a nucleotide sequence" in capsys.readouterr().err
+    assert main(base + ["--allow-nucleotides"]) == 0
+    assert capsys.readouterr().out.startswith("1 protein embedded -> ")
+
+
+def test_invalid_letter_is_named_with_its_line(tmp_path, tiny_model, capsys):
+    fasta = tmp_path / "bad.fasta"
+    fasta.write_text(">a\nMKTAYIAKQR\nMKTJAYI\n")
+    assert main(["predict", str(fasta), "-o", str(tmp_path / "out"), "--model", str(tiny_model)]) == 2
+    assert f"{fasta} line 3: record 'a': invalid character 'J' at position 14" in capsys.readouterr().err
+
+
+def test_help_lists_commands_in_order_of_need_one_line_each(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    listing = out[out.index("commands:"):].splitlines()[2:]
+    names = [line.split()[0] for line in listing]
+    assert names == ["predict", "serve", "embed", "evaluate", "benchmark", "compare", "train", "prepare-corpus",
+                     "calibrate", "export", "curves", "learning-curve"]
+    assert all(len(line.split(maxsplit=1)) == 2 and len(line) <= 80 for line in listing), listing
+
+
+def test_task_help_says_what_each_task_is(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "200")
+    for command in ("predict", "embed"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        assert "membrane-bound or soluble" in out and "secondary structure in 3 or 8 states" in out
+        assert "--allow-nucleotides" in out

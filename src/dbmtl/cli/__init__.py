@@ -1,5 +1,5 @@
-"""The `dbmtl` command: train, prepare-corpus, predict, serve, embed, evaluate, compare, curves,
-learning-curve, export, benchmark."""
+"""The `dbmtl` command: predict, serve, embed, evaluate, benchmark, compare, train, prepare-corpus,
+calibrate, export, curves, learning-curve (the order of `dbmtl --help`)."""
 from __future__ import annotations
 
 import logging

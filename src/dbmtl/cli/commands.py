@@ -5,6 +5,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..readers.fasta import plural
+
 
 def cmd_train(args) -> int:
     """Runs alone or, unchanged, as each process of `torchrun --nproc_per_node N -m dbmtl.cli train ...`."""
@@ -83,26 +85,27 @@ def cmd_predict(args) -> int:
     journal = staging / (JOURNAL if shard.world == 1 else f"rank{shard.rank}/{JOURNAL}")
     try:
         run = predict_fasta(predictor, args.fasta, args.out, tasks=tasks, chunk_size=args.chunk_size,
-                            resume=args.resume, skip_invalid=args.skip_invalid, on_chunk=bar.update,
+                            resume=args.resume, skip_invalid=args.skip_invalid,
+                            allow_nucleotides=args.allow_nucleotides, on_chunk=bar.update,
                             log=lambda message: print(f"dbmtl predict: {message}", file=sys.stderr), shard=shard)
         shard.leave()
     except BaseException:
         bar.close()
         kept = Journal.load(journal).proteins if journal.exists() else 0
         if kept:
-            print(f"dbmtl predict: {kept} proteins finished are kept in {staging}; {Path(args.out)}/ is "
+            print(f"dbmtl predict: {plural(kept, 'finished protein')} kept in {staging}; {Path(args.out)}/ is "
                   "unchanged. Rerun with --resume to continue.", file=sys.stderr)
         raise
     bar.close()
     if shard.rank > 0:
         return 0
     if run.resumed:
-        print(f"dbmtl predict: resumed; {run.resumed} proteins were already done", file=sys.stderr)
+        print(f"dbmtl predict: resumed after {plural(run.resumed, 'finished protein')}", file=sys.stderr)
     if run.skipped.total:
         print(f"dbmtl predict: {run.skipped.summary()}", file=sys.stderr)
         for msg in run.skipped.examples:
             print(f"  {msg}", file=sys.stderr)
-    print(f"{run.resumed + run.written} proteins -> {Path(args.out)}/ (residues.tsv, proteins.tsv, predictions.jsonl)")
+    print(f"{plural(run.resumed + run.written, 'protein')} -> {Path(args.out)}/ (residues.tsv, proteins.tsv, predictions.jsonl)")
     predict_reports(args)
     return 0
 
@@ -189,10 +192,11 @@ def cmd_embed(args) -> int:
     predictor = _predictor(args)
     run = embed_fasta(predictor, args.fasta, args.out, per_residue=both or args.per_residue,
                       per_protein=both or args.per_protein, key=args.key, task=args.task, chunk_size=args.chunk_size,
+                      allow_nucleotides=args.allow_nucleotides,
                       resume=args.resume, skip_invalid=args.skip_invalid, progress=not args.quiet, model_name=str(args.model))
     if run.skipped.total:
         print(f"dbmtl embed: {run.skipped.summary()}", file=sys.stderr)
-    print(f"{run.written} proteins embedded -> {args.out}" + (f" ({run.kept} already there)" if run.kept else ""))
+    print(f"{plural(run.written, 'protein')} embedded -> {args.out}" + (f" ({run.kept} already there)" if run.kept else ""))
     return 0
 
 

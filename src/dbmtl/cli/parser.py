@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 
 from .commands import (cmd_benchmark, cmd_calibrate, cmd_compare, cmd_curves, cmd_embed, cmd_evaluate, cmd_export,
@@ -24,6 +23,8 @@ def int_at_least(low: int):
 
 
 positive_int = int_at_least(1)
+ALLOW_NUCLEOTIDES = ("read records that look like DNA or RNA (20 letters or more, 95%% of them A, C, G, T, U "
+                     "or N) as proteins instead of refusing them")
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):
@@ -37,39 +38,28 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+class CommandListFormatter(argparse.HelpFormatter):
+    """`dbmtl --help`: each command and its summary on one line. argparse measures the command names one
+    indent short, so the longest (prepare-corpus, learning-curve) would sit alone on a line: start wider."""
+
+    def __init__(self, prog: str):
+        super().__init__(prog)
+        self._action_max_length = 4 + len("learning-curve")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
     p = argparse.ArgumentParser(prog="dbmtl", description="Protein features from the amino-acid sequence alone: "
-                                "secondary structure, localization, membrane-bound or soluble.")
+                                "secondary structure, localization, membrane-bound or soluble.",
+                                formatter_class=CommandListFormatter)
     p.add_argument("--version", action="version", version=f"dbmtl {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = p.add_subparsers(dest="command", required=True)
-    command = functools.partial(sub.add_parser, formatter_class=DefaultsHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
 
-    t = command("train", help="train a model from a JSON config")
-    t.add_argument("--config", required=True, help="training config JSON (see configs/)")
-    t.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
-    t.add_argument("--out", help="run directory (overrides the config's out_dir)")
-    t.add_argument("--max-steps", type=int_at_least(0), help="stop after this many optimizer steps (0: build the data and model, log their sizes, train nothing)")
-    t.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
-    t.add_argument("--corpus", help="LM corpus prepared by `dbmtl prepare-corpus` (default: the data folder's FASTA)")
-    t.add_argument("--threads", type=positive_int, help="torch CPU threads (overrides the config's)")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.add_argument("--validate", action="store_true",
-                   help="train nothing: score the starting weights (init_from, or the checkpoint with --resume) "
-                        "on the config's validation split and print them as JSON")
-    t.set_defaults(func=cmd_train)
-
-    pc = command("prepare-corpus", help="turn FASTA files of any size into memory-mapped LM training shards")
-    pc.add_argument("inputs", nargs="+", help="FASTA files (.gz allowed), read in order")
-    pc.add_argument("out", help="output folder (rerun with the same arguments to finish an interrupted run)")
-    pc.add_argument("--shard-size", type=positive_int, default=100_000, help="records per shard")
-    pc.add_argument("--workers", type=positive_int, default=max(1, (os.cpu_count() or 2) - 1), help="parsing processes")
-    pc.add_argument("--data-dir", help="data folder with the evaluation sets to filter out (default: $DBMTL_DATA or ../shared/data)")
-    pc.add_argument("--no-leakage-filter", action="store_true", help="keep sequences identical to evaluation proteins")
-    pc.add_argument("--quiet", action="store_true", help="no progress messages")
-    pc.set_defaults(func=cmd_prepare_corpus)
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        """A subcommand; its one-line summary is its line in `dbmtl --help` and heads its own --help."""
+        return sub.add_parser(name, help=summary, description=summary, formatter_class=DefaultsHelpFormatter)
 
     def model_options(sp):
         sp.add_argument("--model", default="default", help="checkpoint directory (default: the bundled model)")
@@ -82,11 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--attention", default="auto", choices=["auto", "sdpa", "blocked"],
                         help="attention kernels (auto: blocked bf16 matmuls for half precision on a CPU, else SDPA)")
 
-    pr = command("predict", help="predict SS3, SS8, location and membrane for a FASTA file")
+    pr = command("predict", "secondary structure, location and membrane of a FASTA file")
     pr.add_argument("fasta", help="input FASTA (.gz allowed)")
     pr.add_argument("-o", "--out", default="predictions", help="output folder")
-    pr.add_argument("--tasks", help="comma-separated subset of ss3,ss8,loc,ms (default: all)")
+    pr.add_argument("--tasks", help="comma-separated subset of ss3,ss8,loc,ms: secondary structure in 3 or 8 "
+                                    "states, subcellular location, membrane-bound or soluble (default: all)")
     pr.add_argument("--skip-invalid", action="store_true", help="skip bad records, report them at the end")
+    pr.add_argument("--allow-nucleotides", action="store_true", help=ALLOW_NUCLEOTIDES)
     pr.add_argument("--chunk-size", type=positive_int, default=256, help="proteins predicted and written at a time")
     pr.add_argument("--resume", action="store_true", help="keep the finished proteins in the output folder, do the rest")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -97,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(pr)
     pr.set_defaults(func=cmd_predict)
 
-    sv = command("serve", help="a web service and page for predictions (needs the `serve` extra)")
+    sv = command("serve", "web page and JSON API for predictions (`serve` extra)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     sv.add_argument("--port", type=int, default=8000, help="TCP port")
     sv.add_argument("--max-request-bytes", type=int, default=1_000_000, help="largest request body (413 above)")
@@ -110,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(sv)
     sv.set_defaults(func=cmd_serve)
 
-    em = command("embed", help="per-residue and per-protein embeddings of a FASTA file into HDF5 (needs the `embed` extra)")
+    em = command("embed", "per-residue and per-protein embeddings into HDF5")
     em.add_argument("fasta", help="input FASTA (.gz allowed)")
     em.add_argument("-o", "--out", required=True, help="HDF5 file")
     em.add_argument("--per-residue", action="store_true", help="only per-residue embeddings (default: both kinds)")
@@ -118,52 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--key", choices=["id", "md5"], default="id",
                     help="dataset names: the FASTA id (%%-escaped) or the sequence's md5 (repeated sequences once)")
     em.add_argument("--task", default="ss8", choices=["ss3", "ss8", "loc", "ms"],
-                    help="whose input row gives the states (the control token an encoder or decoder reads; a onepass model, the bundled kind, has one row for all tasks)")
+                    help="whose input row gives the states: secondary structure in 3 or 8 states, location, or "
+                         "ms, membrane-bound or soluble (the control token an encoder or decoder reads; a onepass "
+                         "model, the bundled kind, has one row for all tasks)")
     em.add_argument("--chunk-size", type=int, default=64, help="proteins embedded and written at a time")
     em.add_argument("--resume", action="store_true", help="keep the proteins already complete in the file, do the rest")
     em.add_argument("--skip-invalid", action="store_true", help="skip bad records, report them at the end")
+    em.add_argument("--allow-nucleotides", action="store_true", help=ALLOW_NUCLEOTIDES)
     em.add_argument("--quiet", action="store_true", help="no progress bar")
     model_options(em)
     em.set_defaults(func=cmd_embed)
 
-    cp = command("compare", help="one table of several `dbmtl evaluate` reports (ablations)")
-    cp.add_argument("reports", nargs="+", help="NAME=path/to/evaluation.json (or just the path)")
-    cp.add_argument("-o", "--out", help="also write the markdown table here")
-    cp.set_defaults(func=cmd_compare)
-
-    lc = command("learning-curve", help="test scores of one recipe at several budgets, fitted against "
-                        "log compute and solved for the accuracy targets")
-    lc.add_argument("reports", nargs="+", help="NAME=path/to/evaluation.json of models trained with different budgets")
-    lc.add_argument("--seconds-per-micro-batch", type=float,
-                    help="measured cost of one micro-batch on this machine, to print CPU hours as well")
-    lc.add_argument("-o", "--out", help="also write the markdown tables here")
-    lc.set_defaults(func=cmd_learning_curve)
-
-    cv = command("curves", help="plot training loss and validation scores of runs (needs matplotlib)")
-    cv.add_argument("runs", nargs="+", help="NAME=run folder (with log.jsonl), or just the folder")
-    cv.add_argument("-o", "--out", default="curves.png", help="PNG file")
-    cv.add_argument("--x", choices=["micro_batches", "step"], default="micro_batches",
-                    help="x axis: compute (micro-batches) or optimizer steps")
-    cv.add_argument("--valid-table", action="store_true",
-                    help="print the validation losses and accuracies as a markdown table instead of plotting")
-    cv.add_argument("--max-step", type=positive_int, help="with --valid-table: only validations up to this step")
-    cv.add_argument("--every", type=positive_int, help="with --valid-table: only validations at multiples of this step")
-    cv.set_defaults(func=cmd_curves)
-
-    ex = command("export", help="copy a checkpoint's weights (optionally in half precision) for shipping")
-    ex.add_argument("checkpoint", help="checkpoint directory, e.g. runs/default/best")
-    ex.add_argument("dest", help="destination directory")
-    ex.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float16", help="precision of the copied weights")
-    ex.set_defaults(func=cmd_export)
-
-    ca = command("calibrate", help="fit the per-protein temperatures of a model folder on its validation proteins")
-    ca.add_argument("model", help="model folder to calibrate in place ('default': the bundled model)")
-    ca.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
-    ca.add_argument("--limit", type=positive_int, help="first N validation proteins only (quick check)")
-    ca.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
-    ca.set_defaults(func=cmd_calibrate)
-
-    ev = command("evaluate", help="score a model on CB513, TS115, CASP12 and DeepLoc test")
+    ev = command("evaluate", "score a model on CB513, TS115, CASP12 and DeepLoc test")
     ev.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
     ev.add_argument("-o", "--out", default="evaluation", help="folder for evaluation.json and evaluation.md")
     ev.add_argument("--limit", type=positive_int, help="first N proteins of each set only (quick check)")
@@ -178,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(ev)
     ev.set_defaults(func=cmd_evaluate)
 
-    b = command("benchmark", help="speed, FLOP/s and memory of dbmtl beside MMseqs2 (see docs/performance.md)")
+    b = command("benchmark", "speed, FLOP/s and memory, beside MMseqs2")
     b.add_argument("--model", default="default", help="checkpoint timed as the `default` config (default: the bundled model)")
     b.add_argument("--configs", default="default,paper",
                    help="`default` (the --model checkpoint) and/or presets with random weights, e.g. paper "
@@ -208,4 +166,64 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-plot", action="store_true", help="skip the plot")
     b.add_argument("-o", "--out", default="benchmark", help="folder for benchmark.json, .md and .png")
     b.set_defaults(func=cmd_benchmark)
+
+    cp = command("compare", "one table of several `dbmtl evaluate` reports")
+    cp.add_argument("reports", nargs="+", help="NAME=path/to/evaluation.json (or just the path)")
+    cp.add_argument("-o", "--out", help="also write the markdown table here")
+    cp.set_defaults(func=cmd_compare)
+
+    t = command("train", "train a model from a JSON config")
+    t.add_argument("--config", required=True, help="training config JSON (see configs/)")
+    t.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
+    t.add_argument("--out", help="run directory (overrides the config's out_dir)")
+    t.add_argument("--max-steps", type=int_at_least(0), help="stop after this many optimizer steps (0: build the data and model, log their sizes, train nothing)")
+    t.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
+    t.add_argument("--corpus", help="LM corpus prepared by `dbmtl prepare-corpus` (default: the data folder's FASTA)")
+    t.add_argument("--threads", type=positive_int, help="torch CPU threads (overrides the config's)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--validate", action="store_true",
+                   help="train nothing: score the starting weights (init_from, or the checkpoint with --resume) "
+                        "on the config's validation split and print them as JSON")
+    t.set_defaults(func=cmd_train)
+
+    pc = command("prepare-corpus", "FASTA files of any size -> language-model training shards")
+    pc.add_argument("inputs", nargs="+", help="FASTA files (.gz allowed), read in order")
+    pc.add_argument("out", help="output folder (rerun with the same arguments to finish an interrupted run)")
+    pc.add_argument("--shard-size", type=positive_int, default=100_000, help="records per shard")
+    pc.add_argument("--workers", type=positive_int, default=max(1, (os.cpu_count() or 2) - 1), help="parsing processes")
+    pc.add_argument("--data-dir", help="data folder with the evaluation sets to filter out (default: $DBMTL_DATA or ../shared/data)")
+    pc.add_argument("--no-leakage-filter", action="store_true", help="keep sequences identical to evaluation proteins")
+    pc.add_argument("--quiet", action="store_true", help="no progress messages")
+    pc.set_defaults(func=cmd_prepare_corpus)
+
+    ca = command("calibrate", "fit a model's per-protein temperatures (validation)")
+    ca.add_argument("model", help="model folder to calibrate in place ('default': the bundled model)")
+    ca.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
+    ca.add_argument("--limit", type=positive_int, help="first N validation proteins only (quick check)")
+    ca.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
+    ca.set_defaults(func=cmd_calibrate)
+
+    ex = command("export", "copy a checkpoint's weights (half precision) to ship")
+    ex.add_argument("checkpoint", help="checkpoint directory, e.g. runs/default/best")
+    ex.add_argument("dest", help="destination directory")
+    ex.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float16", help="precision of the copied weights")
+    ex.set_defaults(func=cmd_export)
+
+    cv = command("curves", "plot training loss and validation scores of runs")
+    cv.add_argument("runs", nargs="+", help="NAME=run folder (with log.jsonl), or just the folder")
+    cv.add_argument("-o", "--out", default="curves.png", help="PNG file")
+    cv.add_argument("--x", choices=["micro_batches", "step"], default="micro_batches",
+                    help="x axis: compute (micro-batches) or optimizer steps")
+    cv.add_argument("--valid-table", action="store_true",
+                    help="print the validation losses and accuracies as a markdown table instead of plotting")
+    cv.add_argument("--max-step", type=positive_int, help="with --valid-table: only validations up to this step")
+    cv.add_argument("--every", type=positive_int, help="with --valid-table: only validations at multiples of this step")
+    cv.set_defaults(func=cmd_curves)
+
+    lc = command("learning-curve", "test scores against compute, solved for targets")
+    lc.add_argument("reports", nargs="+", help="NAME=path/to/evaluation.json of models trained with different budgets")
+    lc.add_argument("--seconds-per-micro-batch", type=float,
+                    help="measured cost of one micro-batch on this machine, to print CPU hours as well")
+    lc.add_argument("-o", "--out", help="also write the markdown tables here")
+    lc.set_defaults(func=cmd_learning_curve)
     return p

@@ -200,14 +200,15 @@ def _fill(h5, predictor, records, groups, key, task, chunk_size, resume, on_chun
 
 
 def embed_fasta(predictor, fasta: str | Path, out: str | Path, skip_invalid: bool = False, progress: bool = False,
-                **options) -> EmbedRun:
+                allow_nucleotides: bool = False, **options) -> EmbedRun:
     """embed_to_h5 over a FASTA file read strictly and lazily (bad records skipped and counted with
-    skip_invalid), with a progress bar if asked."""
+    skip_invalid; a DNA- or RNA-looking record is a bad one unless allow_nucleotides), with a progress bar
+    if asked."""
     from tqdm import tqdm
 
     skipped = SkipReport()
+    records = read_fasta(fasta, skip_invalid=skip_invalid, report=skipped, allow_nucleotides=allow_nucleotides)
     with tqdm(unit=" proteins", disable=not progress, desc="embed") as bar:
-        run = embed_to_h5(predictor, read_fasta(fasta, skip_invalid=skip_invalid, report=skipped), out,
-                          on_chunk=bar.update, **options)
+        run = embed_to_h5(predictor, records, out, on_chunk=bar.update, **options)
     run.skipped = skipped
     return run
