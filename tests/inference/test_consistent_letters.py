@@ -85,3 +85,14 @@ def test_predict_files_have_agreeing_letters_on_real_proteins(tmp_path):
     for r in rows:
         p = {s: float(r[f"p_ss3_{s}"]) for s in SS3_LABELS}
         assert p[r["ss3"]] == pytest.approx(max(p.values()), abs=1e-4)
+
+
+def test_evaluate_scores_the_shipped_letters_and_shows_the_argmax_q8(data_dir):
+    from dbmtl.evaluation.runner import evaluate, to_markdown
+
+    results = evaluate(Predictor.from_pretrained("default"), data_dir, limit=40, sets=["CB513"], audit=False,
+                       log=lambda message: None)
+    ss3, ss8 = results["sets"]["CB513"]["ss3"], results["sets"]["CB513"]["ss8"]
+    assert ss8["argmax"]["mean"] > ss8["mean"]  # on 40 proteins the shipped letters lose a little Q8 ...
+    assert ss3["argmax"]["mean"] == ss3["mean"]  # ... and no Q3
+    assert "| CB513 | " in to_markdown(results).split("own SS8 argmax, unconstrained")[1]

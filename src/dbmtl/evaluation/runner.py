@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..data.catalog import (TEST_SET_FILES, protein_test_sets, require_test_sets, residue_test_sets,
                             trained_localization_sources)
+from ..inference.decoding import label_string
 from ..inference.predictor import Predictor
 from ..tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS
 from .audit import copy_previous_labels, majority_labels, teacher_forced_residues
@@ -50,6 +51,10 @@ def evaluate(predictor: Predictor, data_dir: Path, limit: int | None = None, aud
                 continue
             masks = [r.resolved for r in records]
             entry[task_name] = per_residue_accuracy([p.labels[task_name] for p in preds], gold, masks)
+            # the letters as shipped (SS8 inside its residue's SS3 class) are scored above; each task's own
+            # argmax beside them, so the cost of agreeing letters stays visible
+            argmax = [label_string(TASKS[task_name].labels, p.probabilities[task_name].argmax(1)) for p in preds]
+            entry[task_name]["argmax"] = per_residue_accuracy(argmax, gold, masks)
             if audit:
                 teacher = None
                 if predictor.residue_mode == "free":  # a teacher-forced model: show what the leak would score
@@ -114,6 +119,14 @@ def to_markdown(results: dict) -> str:
             for t in RESIDUE_TASKS:
                 cells += [_with_ci(e[t], "mean"), _with_ci(e[t], "pooled")] if t in e else ["-", "-"]
             lines.append(f"| {name} | {e['n_proteins']} | " + " | ".join(cells) + " |")
+        if any("argmax" in e.get("ss8", {}) for e in residue.values()):
+            lines += ["", "The letters above are the ones every output writes: SS3 the likeliest 3-state class, SS8 "
+                      "the likeliest 8-state letter inside it. Each residue's own SS8 argmax, unconstrained:",
+                      "", "| set | Q8 mean (argmax) | Q8 pooled (argmax) |", "|---|---|---|"]
+            for name, e in residue.items():
+                if "argmax" in e.get("ss8", {}):
+                    a = e["ss8"]["argmax"]
+                    lines.append(f"| {name} | {_with_ci(a, 'mean')} | {_with_ci(a, 'pooled')} |")
         if any("audit" in e.get("ss3", {}) for e in residue.values()):
             lines += ["", "Audit (mean over proteins, %): only the first column is an honest prediction",
                       "", "| set | task | honest | teacher-forced (reads true labels) | copy previous true label | majority class |",
