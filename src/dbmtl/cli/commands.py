@@ -74,10 +74,13 @@ def cmd_predict(args) -> int:
     from tqdm import tqdm
 
     from ..inference import predict_fasta
+    from ..inference.formats import check_formats
+    from ..inference.writers import output_names
     from ..inference.stream import JOURNAL, STAGING, Journal, Shard, check_tasks
     from ..tasks import OUTPUT_TASKS
 
     tasks = check_tasks(args.tasks.split(",") if args.tasks else OUTPUT_TASKS)
+    formats = check_formats([f for f in args.formats.split(",") if f], tasks)
     shard = Shard.join()  # under torchrun: this process's share of the input
     predictor = _predictor(args)
     bar = tqdm(unit=" proteins", disable=args.quiet or shard.rank > 0, desc="predict")
@@ -87,7 +90,8 @@ def cmd_predict(args) -> int:
         run = predict_fasta(predictor, args.fasta, args.out, tasks=tasks, chunk_size=args.chunk_size,
                             resume=args.resume, skip_invalid=args.skip_invalid,
                             allow_nucleotides=args.allow_nucleotides, on_chunk=bar.update,
-                            log=lambda message: print(f"dbmtl predict: {message}", file=sys.stderr), shard=shard)
+                            log=lambda message: print(f"dbmtl predict: {message}", file=sys.stderr), shard=shard,
+                            formats=formats)
         shard.leave()
     except BaseException:
         bar.close()
@@ -105,7 +109,7 @@ def cmd_predict(args) -> int:
         print(f"dbmtl predict: {run.skipped.summary()}", file=sys.stderr)
         for msg in run.skipped.examples:
             print(f"  {msg}", file=sys.stderr)
-    print(f"{plural(run.resumed + run.written, 'protein')} -> {Path(args.out)}/ (residues.tsv, proteins.tsv, predictions.jsonl)")
+    print(f"{plural(run.resumed + run.written, 'protein')} -> {Path(args.out)}/ ({', '.join(output_names(tasks, formats))})")
     predict_reports(args)
     return 0
 

@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--html-limit", type=int, default=1000, help="proteins in the HTML report (the first N)")
     pr.add_argument("--plots", metavar="DIR", help="also draw one PNG per protein into this folder")
     pr.add_argument("--plots-limit", type=int, default=100, help="proteins drawn with --plots (the first N)")
+    pr.add_argument("--formats", default="", metavar="LIST",
+                    help="comma-separated extra outputs for other tools: ss2 (PSIPRED .ss2 per protein in ss2/), "
+                         "horiz (PSIPRED .horiz per protein in horiz/), fasta (structure.fasta: sequence, SS3, SS8); "
+                         "default: none, only residues.tsv, proteins.tsv, predictions.jsonl")
     model_options(pr)
     pr.set_defaults(func=cmd_predict)
 

@@ -32,13 +32,14 @@ from ..durable import exclusive, fsync, make_folder, remove_empty, write_atomic
 from ..readers.fasta import SkipReport, read_fasta
 from ..tasks import OUTPUT_TASKS
 from .predictor import Predictor, check_tasks
+from .formats import STRUCTURE_FILE, check_formats, publish_folders
 from .writers import JSONL_FILE, PROTEIN_FILE, RESIDUE_FILE, PredictionWriter
 
 STAGING = ".dbmtl-predict"
 JOURNAL = "journal.json"
 LOCK = "lock"  # in the staging folder: held by the run writing this output folder
 RECORD = ".dbmtl-predict.json"  # kept beside the published files: what run made them
-OUTPUT_FILES = (RESIDUE_FILE, PROTEIN_FILE, JSONL_FILE)
+OUTPUT_FILES = (RESIDUE_FILE, PROTEIN_FILE, JSONL_FILE, STRUCTURE_FILE)  # and --formats' folders (formats.py)
 FORMAT = "dbmtl-predict-journal/1"
 
 
@@ -137,13 +138,15 @@ def predict_fasta(predictor: Predictor, fasta: str | Path, out_dir: str | Path,
                   tasks: Sequence[str] = OUTPUT_TASKS, chunk_size: int = 256, resume: bool = False,
                   skip_invalid: bool = False, on_chunk: Callable[[int], None] | None = None,
                   log: Callable[[str], None] = lambda message: None, shard: Shard = Shard(),
-                  allow_nucleotides: bool = False) -> PredictionRun:
+                  formats: Sequence[str] = (), allow_nucleotides: bool = False) -> PredictionRun:
     """Predict every protein of `fasta` (a path, or '-' for standard input) into `out_dir`
-    (residues.tsv, proteins.tsv, predictions.jsonl). `on_chunk(n)` is called after each chunk of n
-    proteins is durable (progress bars). A bad record stops the run with FastaFormatError; the proteins
-    before it stay in the staging folder and `resume` continues once the record is fixed. Under torchrun
-    (`shard`), every process reads the input and predicts its chunks; the merged files equal one process's."""
+    (residues.tsv, proteins.tsv, predictions.jsonl, and the extra `formats`: dbmtl.inference.formats).
+    `on_chunk(n)` is called after each chunk of n proteins is durable (progress bars). A bad record stops
+    the run with FastaFormatError; the proteins before it stay in the staging folder and `resume`
+    continues once the record is fixed. Under torchrun (`shard`), every process reads the input and
+    predicts its chunks; the merged files equal one process's."""
     tasks = check_tasks(tasks)
+    formats = check_formats(formats, tasks)
     if chunk_size < 1:
         raise ValueError(f"chunk size must be at least 1, not {chunk_size}")
     if shard.world > 1 and str(fasta) == "-":
@@ -154,7 +157,7 @@ def predict_fasta(predictor: Predictor, fasta: str | Path, out_dir: str | Path,
         with exclusive(staging / LOCK, f"output folder {out}") if shard.rank == 0 else nullcontext():
             try:
                 return _predict(predictor, fasta, out, tasks, chunk_size, resume, skip_invalid, on_chunk, log, shard,
-                                allow_nucleotides)
+                                formats, allow_nucleotides)
             except BaseException:
                 if shard.world == 1 and _kept(staging) == 0:  # nothing worth resuming: no staging left behind
                     _clear(staging)
@@ -169,13 +172,14 @@ def predict_fasta(predictor: Predictor, fasta: str | Path, out_dir: str | Path,
 
 
 def _predict(predictor: Predictor, fasta, out: Path, tasks: tuple[str, ...], chunk_size: int, resume: bool,
-             skip_invalid: bool, on_chunk, log, shard: Shard, allow_nucleotides: bool = False) -> PredictionRun:
+             skip_invalid: bool, on_chunk, log, shard: Shard, formats: tuple[str, ...],
+             allow_nucleotides: bool = False) -> PredictionRun:
     """predict_fasta inside its output folder, holding its lock."""
     staging = out / STAGING
     work = staging if shard.world == 1 else staging / f"rank{shard.rank}"
     options = {"model": predictor.meta.get("fingerprint", ""), "tasks": list(tasks),
                "dtype": str(predictor.dtype).removeprefix("torch."), "int8": predictor.int8,
-               "chunk_size": chunk_size, "processes": shard.world}
+               "chunk_size": chunk_size, "processes": shard.world, **({"formats": list(formats)} if formats else {})}
     run = PredictionRun()
     records = read_fasta(fasta, skip_invalid=skip_invalid, report=run.skipped, allow_nucleotides=allow_nucleotides)
     first = next(records, None)  # an unreadable input or a bad first record stops here, nothing touched
@@ -208,7 +212,7 @@ def _predict(predictor: Predictor, fasta, out: Path, tasks: tuple[str, ...], chu
         shard.barrier()
         work.mkdir(exist_ok=True)
         journal = Journal(options)
-    with PredictionWriter(work, tasks, sizes=journal.sizes or None) as writer:  # cut back to the journal
+    with PredictionWriter(work, tasks, sizes=journal.sizes or None, formats=formats) as writer:  # cut back to the journal
         if not journal.sizes:
             journal.sizes = writer.commit()
             journal.ends = [journal.sizes] if shard.world > 1 else []
@@ -366,6 +370,8 @@ def _publish(out: Path, staging: Path, journal: Journal) -> None:
             (staging / name).replace(out / name)
     for name in set(OUTPUT_FILES) - set(made):
         (out / name).unlink(missing_ok=True)
+    previous = Journal.load(out / RECORD).options.get("formats", ()) if (out / RECORD).exists() else ()
+    publish_folders(out, staging, journal.sizes, tuple(previous))
     fsync(out)
     journal.state = "complete"
     journal.save(out / RECORD)

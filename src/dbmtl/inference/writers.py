@@ -10,6 +10,7 @@ from urllib.parse import quote
 import numpy as np
 
 from ..tasks import OUTPUT_TASKS, PROTEIN_TASKS, RESIDUE_TASKS, TASKS, output_label
+from .formats import FOLDER_TEXT, STRUCTURE_FILE, bundle_entry, bundle_file, structure_record
 from .predictor import ProteinPrediction
 
 RESIDUE_FILE, PROTEIN_FILE, JSONL_FILE = "residues.tsv", "proteins.tsv", "predictions.jsonl"
@@ -54,20 +55,25 @@ def prediction_record(p: ProteinPrediction, tasks: list[str] | None = None) -> d
         task = TASKS[t]
         record[task.field] = output_label(t, p.labels[t])
         values = _rounded(p.probabilities[t]).tolist()
-        if task.kind == "protein":  # the probability of the answer given
+        if task.kind == "protein":  # the probability of the answer given, then every class's by name
             record[f"{task.field}_confidence"] = max(values)
-        record[f"{t}_probabilities"] = (values if task.kind == "residue"
-                                        else dict(zip((output_label(t, label) for label in task.labels), values)))
+            record[f"{t}_probabilities"] = dict(zip((output_label(t, label) for label in task.labels), values))
+        else:  # one list per residue in the order of `{t}_states`: a dict per residue would triple the file
+            record[f"{t}_states"] = list(task.labels)
+            record[f"{t}_probabilities"] = values
     return record
 
 
 class PredictionWriter:
-    """Appends predictions to the three output files of one folder. Nothing is durable until `commit()`,
-    which flushes and fsyncs every file and returns their sizes: the journal of a run records those, so
-    a crash or a kill at any byte can be cut back to the last committed chunk (`truncate_to`)."""
+    """Appends predictions to the three output files of one folder, and to those of the extra `formats`
+    (dbmtl.inference.formats). Nothing is durable until `commit()`, which flushes and fsyncs every file
+    and returns their sizes: the journal of a run records those, so a crash or a kill at any byte can be
+    cut back to the last committed chunk (`truncate_to`)."""
 
-    def __init__(self, directory: str | Path, tasks: tuple[str, ...], sizes: dict[str, int] | None = None):
+    def __init__(self, directory: str | Path, tasks: tuple[str, ...], sizes: dict[str, int] | None = None,
+                 formats: tuple[str, ...] = ()):
         self.dir = Path(directory)
+        self.formats = formats
         self.residue_tasks = [t for t in RESIDUE_TASKS if t in tasks]
         self.protein_tasks = [t for t in PROTEIN_TASKS if t in tasks]
         headers = {PROTEIN_FILE: ["id", "description", "length"]
@@ -77,6 +83,8 @@ class PredictionWriter:
         if self.residue_tasks:
             headers[RESIDUE_FILE] = (["id", "position", "residue"] + self.residue_tasks
                                      + sum((_prob_columns(t, t) for t in self.residue_tasks), []))
+        for fmt in formats:
+            headers[STRUCTURE_FILE if fmt == "fasta" else bundle_file(fmt)] = None
         self.files = {}
         for name, header in headers.items():
             path = self.dir / name
@@ -106,6 +114,11 @@ class PredictionWriter:
             cells += [f"{v:.4f}" for t in self.protein_tasks for v in p.probabilities[t]]
             self.append(PROTEIN_FILE, "\t".join(cells) + "\n")
             self.append(JSONL_FILE, json.dumps(prediction_record(p, self.residue_tasks + self.protein_tasks)) + "\n")
+            for fmt in self.formats:
+                if fmt == "fasta":
+                    self.append(STRUCTURE_FILE, structure_record(p, self.residue_tasks))
+                else:
+                    self.append(bundle_file(fmt), bundle_entry(f"{safe_name(p.id)}.{fmt}", FOLDER_TEXT[fmt](p)))
 
     def commit(self) -> dict[str, int]:
         """Make everything written so far durable; the files' sizes, for the journal."""
@@ -125,6 +138,12 @@ class PredictionWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def output_names(tasks, formats) -> list[str]:
+    """The files and folders a run with these tasks and extra formats publishes, for its last message."""
+    names = ([RESIDUE_FILE] if set(RESIDUE_TASKS) & set(tasks) else []) + [PROTEIN_FILE, JSONL_FILE]
+    return names + [STRUCTURE_FILE if f == "fasta" else f"{f}/" for f in formats]
 
 
 def truncate_to(path: Path, size: int) -> None:
