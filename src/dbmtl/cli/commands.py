@@ -263,7 +263,7 @@ def cmd_calibrate(args) -> int:
     import torch
 
     from ..data.catalog import resolve_data_dir, trained_localization_sources
-    from ..evaluation.calibration import fit_calibration, validation_proteins, write_calibration
+    from ..evaluation.calibration import fit_calibration, reliability_lines, validation_proteins, write_calibration
     from ..inference.predictor import Predictor
 
     if args.threads:
@@ -280,6 +280,7 @@ def cmd_calibrate(args) -> int:
     for task, e in calibration.items():
         print(f"{task}: temperature {e['temperature']:.3f} on {e['proteins']} validation proteins; "
               f"NLL {e['nll_before']:.4f} -> {e['nll_after']:.4f}, ECE {e['ece_before']:.4f} -> {e['ece_after']:.4f}")
+        print("\n".join(reliability_lines(task, e)))
     print(f"written to {path}")
     return 0
 

@@ -1,6 +1,8 @@
 """Temperature scaling (Guo et al. 2017) of the per-protein answers: one number per task, fitted on
 validation proteins after training, that makes the probabilities mean what they say without changing
-any predicted class. A model folder keeps it in config.json as {"calibration": {task: {"temperature": T}}}."""
+any predicted class. A model folder keeps it in config.json as {"calibration": {task: {"temperature": T}}},
+with, where `dbmtl calibrate` found one, the confidence below which the task's answer is "a guess"
+(GUESS_KEY: its validation answers below it were right less than half the time)."""
 from __future__ import annotations
 
 import math
@@ -10,6 +12,7 @@ import numpy as np
 from ..tasks import PROTEIN_TASKS
 
 LOG_T_RANGE = (-3.0, 3.0)  # temperatures from 0.05 to 20
+GUESS_KEY = "guess_below"
 
 
 def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
@@ -61,5 +64,19 @@ def check_calibration(calibration: object, where: str) -> dict[str, float]:
         t = entry.get("temperature") if isinstance(entry, dict) else None
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0:
             raise ValueError(f"{where}: calibration of {task!r} needs a positive finite 'temperature', not {t!r}")
+        g = entry.get(GUESS_KEY, 0.5)
+        if isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 < g <= 1:
+            raise ValueError(f"{where}: calibration of {task!r}: {GUESS_KEY!r} must be a confidence in (0, 1], not {g!r}")
         temperatures[task] = float(t)
     return temperatures
+
+
+def guess_thresholds(calibration: dict) -> dict[str, float]:
+    """{task: the confidence below which its answer is a guess} of a checked "calibration" entry."""
+    return {task: float(entry[GUESS_KEY]) for task, entry in calibration.items() if GUESS_KEY in entry}
+
+
+def reliable(confidence: float, threshold: float | None) -> bool | None:
+    """Whether an answer is at or above its model's guess threshold, on the confidence as the outputs
+    write it (4 decimals); None for a model without one."""
+    return None if threshold is None else round(float(confidence), 4) >= threshold

@@ -11,9 +11,11 @@ import numpy as np
 
 from ..tasks import OUTPUT_TASKS, PROTEIN_TASKS, RESIDUE_TASKS, TASKS, output_label
 from .formats import FOLDER_TEXT, STRUCTURE_FILE, bundle_entry, bundle_file, structure_record
+from .calibration import reliable
 from .predictor import ProteinPrediction
 
 RESIDUE_FILE, PROTEIN_FILE, JSONL_FILE = "residues.tsv", "proteins.tsv", "predictions.jsonl"
+YES_NO = {True: "yes", False: "no", None: ""}  # *_reliable in proteins.tsv; empty: the model has no guess threshold
 
 
 def _prob_columns(task_name: str, prefix: str) -> list[str]:
@@ -57,6 +59,7 @@ def prediction_record(p: ProteinPrediction, tasks: list[str] | None = None) -> d
         values = _rounded(p.probabilities[t]).tolist()
         if task.kind == "protein":  # the probability of the answer given, then every class's by name
             record[f"{task.field}_confidence"] = max(values)
+            record[f"{task.field}_reliable"] = reliable(max(values), p.guess_below.get(t))  # None: no threshold
             record[f"{t}_probabilities"] = dict(zip((output_label(t, label) for label in task.labels), values))
         else:  # one list per residue in the order of `{t}_states`: a dict per residue would triple the file
             record[f"{t}_states"] = list(task.labels)
@@ -78,7 +81,8 @@ class PredictionWriter:
         self.protein_tasks = [t for t in PROTEIN_TASKS if t in tasks]
         headers = {PROTEIN_FILE: ["id", "description", "length"]
                    + sum(([TASKS[t].field, f"{TASKS[t].field}_confidence"] for t in self.protein_tasks), [])
-                   + sum((_prob_columns(t, TASKS[t].field) for t in self.protein_tasks), []),
+                   + sum((_prob_columns(t, TASKS[t].field) for t in self.protein_tasks), [])
+                   + [f"{TASKS[t].field}_reliable" for t in self.protein_tasks],
                    JSONL_FILE: None}
         if self.residue_tasks:
             headers[RESIDUE_FILE] = (["id", "position", "residue"] + self.residue_tasks
@@ -112,6 +116,7 @@ class PredictionWriter:
             cells += [c for t in self.protein_tasks
                       for c in (output_label(t, p.labels[t]), f"{float(np.max(p.probabilities[t])):.4f}")]
             cells += [f"{v:.4f}" for t in self.protein_tasks for v in p.probabilities[t]]
+            cells += [YES_NO[reliable(np.max(p.probabilities[t]), p.guess_below.get(t))] for t in self.protein_tasks]
             self.append(PROTEIN_FILE, "\t".join(cells) + "\n")
             self.append(JSONL_FILE, json.dumps(prediction_record(p, self.residue_tasks + self.protein_tasks)) + "\n")
             for fmt in self.formats:
