@@ -1,11 +1,12 @@
-"""Request bodies -> records, and the request limits, without a server."""
+"""Request bodies -> records, and the request limits, without a server; the nucleotide choice over HTTP."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from dbmtl.service.inputs import Limits, RequestProblem, check_limits, parse_request
+from dbmtl.service.inputs import Limits, RequestProblem, check_limits, parse_request, query_flag
+from dbmtl.service.load import post
 
 
 def test_fasta_keeps_descriptions_and_json_maps_ids():
@@ -35,3 +36,53 @@ def test_limits():
         with pytest.raises(RequestProblem) as err:
             check_limits(recs, limits)
         assert err.value.status == 413 and fragment in err.value.message
+
+
+HBB_CDS = "ATGGTGCATCTGACTCCTGAGGAGAAGTCTGCCGTTACTGCCCTGTGGGGCAAGGTGAACGTGGATGAAGTTGGTGGTGAGGCCCTGGGCAGG"
+FASTA = f">HBB beta globin\nMVHLTPEEKSAVTALWGKV\n>cds HBB coding sequence\n{HBB_CDS[:60]}\n{HBB_CDS[60:]}\n"
+
+
+def problem(body: bytes, content_type: str | None, **kw) -> RequestProblem:
+    with pytest.raises(RequestProblem) as err:
+        parse_request(body, content_type, **kw)
+    return err.value
+
+
+def test_nucleotides_are_refused_in_every_form_unless_allowed():
+    for body, content_type in ((FASTA.encode(), "text/plain"),
+                               (json.dumps({"fasta": FASTA}).encode(), "application/json"),
+                               (json.dumps({"sequences": {"cds": HBB_CDS}}).encode(), "application/json")):
+        refused = problem(body, content_type)
+        assert refused.status == 422 and "'cds': looks like a nucleotide sequence (DNA or RNA)" in refused.message
+        assert [r.sequence for r in parse_request(body, content_type, allow_nucleotides=True)][-1] == HBB_CDS
+    assert "<request> line 3: record 'cds'" in problem(FASTA.encode(), "text/plain").message
+    allowed = json.dumps({"sequences": {"cds": HBB_CDS}, "allow_nucleotides": True}).encode()
+    assert [r.id for r in parse_request(allowed, "application/json")] == ["cds"]
+    wrong = json.dumps({"fasta": FASTA, "allow_nucleotides": "yes"}).encode()
+    assert '"allow_nucleotides" must be true or false' in problem(wrong, "application/json").message
+
+
+def test_query_flag():
+    assert [query_flag(v, "f") for v in (None, "", "true", "1", "Yes", "false", "0", "no")] == \
+        [False, True, True, True, True, False, False, False]
+    with pytest.raises(RequestProblem, match="f='maybe': use true or false"):
+        query_flag("maybe", "f")
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "application/json"])
+def test_fasta_sent_as_one_line_says_to_keep_the_newlines(content_type):
+    """`curl -d @file` drops every line break: '>HBB beta globinMVHL...>cds ...ATGG...'."""
+    flat = FASTA.replace("\n", "")
+    body = json.dumps({"fasta": flat}).encode() if "json" in content_type else flat.encode()
+    refused = problem(body, content_type)
+    assert refused.status == 422 and "no line breaks" in refused.message and "--data-binary @file" in refused.message
+
+
+def test_http_allow_nucleotides_query(server):
+    _, url = server
+    status, raw = post(url + "/predict", FASTA.encode(), "text/plain")
+    assert status == 422 and "looks like a nucleotide sequence" in json.loads(raw)["detail"]
+    status, raw = post(url + "/predict?allow_nucleotides=true", FASTA.encode(), "text/plain")
+    assert status == 200 and [p["id"] for p in json.loads(raw)["proteins"]] == ["HBB", "cds"]
+    status, raw = post(url + "/predict?allow_nucleotides=perhaps", FASTA.encode(), "text/plain")
+    assert status == 422 and "use true or false" in json.loads(raw)["detail"]

@@ -20,7 +20,7 @@ from ..reports.html import ASSETS, result_document
 from ..inference.writers import prediction_record
 from ..tasks import OUTPUT_TASKS
 from .batcher import Batcher
-from .inputs import Limits, RequestProblem, check_limits, parse_request, too_large
+from .inputs import Limits, RequestProblem, check_limits, parse_request, query_flag, too_large
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -68,7 +68,9 @@ async def _read_body(request: Request, limits: Limits) -> bytes:
 def create_app(predictor, limits: Limits = Limits(), batch_residues: int = 16384, wait_ms: float = 5.0,
                model_name: str = "default") -> FastAPI:
     """The ASGI app around a loaded Predictor."""
-    batcher = Batcher(lambda seqs: predictor.predict(seqs, tasks=OUTPUT_TASKS), batch_residues, wait_ms / 1000)
+    # parse_request applied each request's own nucleotide choice; the batch mixes requests
+    batcher = Batcher(lambda seqs: predictor.predict(seqs, tasks=OUTPUT_TASKS, allow_nucleotides=True),
+                      batch_residues, wait_ms / 1000)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -96,7 +98,8 @@ def create_app(predictor, limits: Limits = Limits(), batch_residues: int = 16384
               openapi_extra={"requestBody": PREDICT_BODY}, responses=PREDICT_ANSWERS)
     async def predict(request: Request):
         try:
-            records = parse_request(await _read_body(request, limits), request.headers.get("content-type"))
+            allow = query_flag(request.query_params.get("allow_nucleotides"), "allow_nucleotides")
+            records = parse_request(await _read_body(request, limits), request.headers.get("content-type"), allow)
             check_limits(records, limits)
         except RequestProblem as exc:
             return _problem(exc)

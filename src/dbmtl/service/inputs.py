@@ -1,6 +1,7 @@
 """What POST /predict accepts, and its limits: FASTA text (text/plain, or JSON {"fasta": "..."}) or JSON
 {"sequences": {"id": "SEQ", ...}}. FASTA is read by the CLI's reader, so a bad record gets the CLI's
-message; an oversized request gets 413, a malformed one 422."""
+message; an oversized request gets 413, a malformed one 422. A sequence that looks like DNA or RNA is
+refused unless the request allows it: `?allow_nucleotides=true`, or `"allow_nucleotides": true` in JSON."""
 from __future__ import annotations
 
 import io
@@ -28,16 +29,33 @@ class Limits:
     max_residues: int = 100_000      # residues per request, all proteins together
 
 
-def read_request_fasta(text: str) -> list[SequenceRecord]:
+ONE_LINE_FASTA = ("the FASTA text has no line breaks, so a header swallows its sequence (`curl -d @file` strips "
+                  "them: send the file with `curl --data-binary @file`)")
+
+
+def read_request_fasta(text: str, allow_nucleotides: bool = False) -> list[SequenceRecord]:
+    if text.lstrip().startswith(">") and not any(c in text.strip() for c in "\r\n"):
+        raise RequestProblem(422, ONE_LINE_FASTA)  # a real FASTA record spans two lines at least
     source = io.StringIO(text)
     source.name = SOURCE_NAME  # read_fasta names the source in its messages
     try:
-        return list(read_fasta(source))
+        return list(read_fasta(source, allow_nucleotides=allow_nucleotides))
     except FastaFormatError as exc:
         raise RequestProblem(422, str(exc)) from None
 
 
-def _from_mapping(sequences) -> list[SequenceRecord]:
+def query_flag(value: str | None, name: str) -> bool:
+    """A yes/no query parameter (`?allow_nucleotides=true`); absent is no, a bare `?allow_nucleotides` yes."""
+    if value is None:
+        return False
+    answer = {"": True, "1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}.get(
+        value.strip().lower())
+    if answer is None:
+        raise RequestProblem(422, f"query parameter {name}={value!r}: use true or false")
+    return answer
+
+
+def _from_mapping(sequences, allow_nucleotides: bool = False) -> list[SequenceRecord]:
     if isinstance(sequences, list):
         sequences = {f"seq{n}": s for n, s in enumerate(sequences, 1)}
     if not isinstance(sequences, dict):
@@ -51,30 +69,36 @@ def _from_mapping(sequences) -> list[SequenceRecord]:
         if not rid.strip():
             raise RequestProblem(422, "a protein id is empty")
         try:
-            check_sequence(rid, seq)
+            check_sequence(rid, seq, allow_nucleotides)
         except ValueError as exc:
             raise RequestProblem(422, str(exc)) from None
         records.append(SequenceRecord(rid, "", seq))
     return records
 
 
-def parse_request(body: bytes, content_type: str | None) -> list[SequenceRecord]:
-    """Records from a request body: JSON when the content type says so, else FASTA text."""
+def parse_request(body: bytes, content_type: str | None, allow_nucleotides: bool = False) -> list[SequenceRecord]:
+    """Records from a request body: JSON when the content type says so, else FASTA text. DNA- or
+    RNA-looking sequences are refused unless allow_nucleotides or the JSON says `"allow_nucleotides": true`."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RequestProblem(422, f"the request body is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if "json" not in (content_type or "").lower():
-        records = read_request_fasta(text)
+        records = read_request_fasta(text, allow_nucleotides)
     else:
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise RequestProblem(422, f"invalid JSON: {exc}") from None
+        if isinstance(doc, dict):
+            allowed = doc.get("allow_nucleotides", False)
+            if not isinstance(allowed, bool):
+                raise RequestProblem(422, f'"allow_nucleotides" must be true or false, not {allowed!r}')
+            allow_nucleotides = allow_nucleotides or allowed
         if isinstance(doc, dict) and isinstance(doc.get("fasta"), str):
-            records = read_request_fasta(doc["fasta"])
+            records = read_request_fasta(doc["fasta"], allow_nucleotides)
         elif isinstance(doc, dict) and "sequences" in doc:
-            records = _from_mapping(doc["sequences"])
+            records = _from_mapping(doc["sequences"], allow_nucleotides)
         else:
             raise RequestProblem(422, 'JSON must be {"fasta": "..."} or {"sequences": {"id": "SEQUENCE", ...}}')
     if not records:
