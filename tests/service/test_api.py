@@ -82,7 +82,7 @@ def test_malformed_json_is_422(server, body, content_type, fragment):
 
 def test_limits_answer_413(server):
     _, url = server
-    status, answer = predict(url, ">a\n" + "A" * 3500 + "\n>b\n" + "A" * 3500 + "\n")
+    status, answer = predict(url, ">a\n" + "MKTAYIAKQR" * 350 + "\n>b\n" + "MKTAYIAKQR" * 350 + "\n")  # A * 3500 is DNA-like
     assert status == 413 and "7000 residues" in answer["detail"] and "6000" in answer["detail"]
     status, answer = predict(url, "".join(f">s{i}\nMKV\n" for i in range(21)))
     assert status == 413 and "21 sequences" in answer["detail"]
