@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from dbmtl.cli import main
 from dbmtl.readers.fasta import read_fasta
-from dbmtl.service.load import fasta_bodies, get_json, peak_rss_mib, post, run_load
+from dbmtl.service.load import fasta_bodies, get_json, peak_rss_mib, post, run_load, running_server
 from dbmtl.tasks import OUTPUT_TASKS, TASKS, output_label
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "proteins.fasta"
@@ -122,3 +123,72 @@ def test_bounded_load(server, bundled):
     # answers under load are the same as alone
     status, answer = predict(url, bodies[1])
     assert_same(answer, bundled.predict(list(read_fasta(EXAMPLES))[1:2]))
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=50),
+                           lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
+                           max_leaves=12)
+BODIES = st.one_of(
+    st.binary(max_size=2000),
+    st.tuples(st.sampled_from([b"[", b'{"a":', b'{"sequences":']), st.integers(2_000, 20_000)).map(lambda t: t[0] * t[1]),
+    st.text(max_size=2000).map(str.encode),
+    JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+    st.dictionaries(st.sampled_from(["fasta", "sequences"]), JSON_VALUES, min_size=1).map(lambda v: json.dumps(v).encode()),
+    st.dictionaries(st.text(max_size=8), st.text("ACDEFGHIKLMNPQRSTVWYXBZJUO*-acgtu \n1", max_size=60), max_size=4)
+    .map(lambda seqs: json.dumps({"sequences": seqs}).encode()),
+)
+CONTENT_TYPES = st.sampled_from(["application/json", "text/plain", "", "application/json; charset=utf-16",
+                                 "multipart/form-data; boundary=x", "JSON", "x" * 20000]) | st.text(
+    st.characters(min_codepoint=32, max_codepoint=255, blacklist_characters="\x7f"), max_size=200)
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    """(base URL, log file) of a server whose output the test reads."""
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with running_server("--max-sequences", "20", "--max-residues", "6000", "--max-request-bytes", "60000",
+                        "--threads", "1", log_path=log) as (_, url):
+        yield url, log
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=BODIES, content_type=CONTENT_TYPES)
+def test_any_request_body_gets_an_answer_not_a_server_error(logged, body, content_type):
+    url, _ = logged
+    status, raw = post(url + "/predict", body, content_type)
+    assert status in (200, 413, 422), (status, raw[:300])
+    if status != 200:
+        assert json.loads(raw)["detail"]
+
+
+@pytest.mark.parametrize("body, content_type, status", [
+    (b"[" * 100_000, "application/json", 413),       # over the size limit before it is parsed
+    (b"[" * 50_000, "application/json", 422),        # nested too deeply for the JSON reader
+    (b'{"sequences": ' * 20_000 + b"1" + b"}" * 20_000, "application/json", 413),
+    (b"\xff\xfe>a\nMKV\n", "text/plain", 422),
+    (b'{"sequences": {"a": "MKV"}}', "application/json; charset=\xff", 200),
+    (b">a\nMKV\n", "x" * 30_000, 200),                # any other type is read as FASTA
+])
+def test_odd_requests_get_a_4xx_answer(logged, body, content_type, status):
+    got, raw = post(logged[0] + "/predict", body, content_type)
+    assert got == status, raw[:300]
+
+
+def test_a_client_that_hangs_up_is_one_log_line(logged):
+    import socket
+    import time
+
+    url, log = logged
+    host, port = url.removeprefix("http://").split(":")
+    for _ in range(2):
+        with socket.create_connection((host, int(port))) as conn:
+            conn.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5000\r\n\r\n>a\nMKV")
+            time.sleep(0.2)
+    assert get_json(url + "/health")["status"] == "ok"  # still serving
+    deadline = time.time() + 10
+    while time.time() < deadline and log.read_text().count("hung up") < 2:
+        time.sleep(0.1)
+    text = log.read_text()
+    assert [line for line in text.splitlines() if "hung up" in line][0].endswith("hung up before sending the whole request")
+    assert text.count("hung up") == 2
+    assert "Traceback" not in text and "Exception" not in text

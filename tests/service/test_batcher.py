@@ -53,3 +53,23 @@ def test_budget_splits_batches_and_errors_reach_every_waiting_request():
     ok, alone = run(main())
     assert ok == [["AAAA"]] * 5 and alone == ["B" * 30]
     assert max(calls[:-2]) <= 10 and calls[-1] == 30
+
+
+def test_a_request_that_fails_the_model_fails_alone_not_its_batch():
+    def predict(seqs):
+        if "BAD" in seqs:
+            raise ValueError("protein 'x': looks like DNA")
+        return [s.lower() for s in seqs]
+
+    async def main():
+        b = Batcher(predict, budget=1000, wait_s=0.05)
+        await b.start()
+        answers = await asyncio.gather(b.submit(["AAA"]), b.submit(["BAD"]), b.submit(["CC", "DD"]),
+                                       return_exceptions=True)
+        await b.stop()
+        return answers, b.stats
+
+    (good, bad, other), stats = run(main())
+    assert good == ["aaa"] and other == ["cc", "dd"]
+    assert isinstance(bad, ValueError) and "DNA" in str(bad)
+    assert stats.requests == 2 and stats.proteins == 3

@@ -2,7 +2,8 @@
 
 Everything is served from the package (the page, its script and style, the Swagger UI files of the
 swagger-ui-py package when installed): no CDN, no network. The model is loaded once; requests are
-batched together (service.batcher); nothing is written to disk.
+batched together (service.batcher); nothing is written to disk. A malformed request, whatever its bytes
+and headers, gets a 4xx answer, never a 5xx; a client that hangs up mid-request is one log line.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import ClientDisconnect
 
 from ..reports.html import ASSETS, result_document
 from ..inference.writers import prediction_record
@@ -54,7 +56,7 @@ def _problem(exc: RequestProblem) -> JSONResponse:
 
 async def _read_body(request: Request, limits: Limits) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limits.max_bytes:
+    if declared.isascii() and declared.isdigit() and int(declared) > limits.max_bytes:
         raise too_large(int(declared), limits)
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -63,6 +65,21 @@ async def _read_body(request: Request, limits: Limits) -> bytes:
             raise too_large(size, limits)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _read_request(body: bytes, content_type: str | None, limits: Limits, allow_nucleotides: bool = False) -> list:
+    """The request's records, or RequestProblem: every failure to read a client's body is the client's."""
+    try:
+        records = parse_request(body, content_type, allow_nucleotides)
+    except RequestProblem:
+        raise
+    except RecursionError:
+        raise RequestProblem(422, "invalid JSON: nested too deeply") from None
+    except Exception as exc:  # a reader bug must not turn a bad body into a 500: answer, and log it
+        log.warning("unreadable request body: %s: %s", type(exc).__name__, exc)
+        raise RequestProblem(422, f"the request body could not be read ({type(exc).__name__})") from None
+    check_limits(records, limits)
+    return records
 
 
 def create_app(predictor, limits: Limits = Limits(), batch_residues: int = 16384, wait_ms: float = 5.0,
@@ -99,10 +116,14 @@ def create_app(predictor, limits: Limits = Limits(), batch_residues: int = 16384
     async def predict(request: Request):
         try:
             allow = query_flag(request.query_params.get("allow_nucleotides"), "allow_nucleotides")
-            records = parse_request(await _read_body(request, limits), request.headers.get("content-type"), allow)
-            check_limits(records, limits)
+            records = _read_request(await _read_body(request, limits), request.headers.get("content-type"), limits,
+                                    allow)
         except RequestProblem as exc:
             return _problem(exc)
+        except ClientDisconnect:
+            client = f"{request.client.host}:{request.client.port}" if request.client else "unknown"
+            log.warning("client %s hung up before sending the whole request", client)
+            return Response(status_code=400)  # nobody reads it; it ends the request
         try:
             predictions = await batcher.submit([r.sequence for r in records])
         except Exception as exc:  # the model failed: say so, keep serving

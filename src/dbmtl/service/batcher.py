@@ -4,6 +4,8 @@ A request's sequences wait up to `wait_s` for others; the waiting requests are t
 up to `budget` residues, in one call on a worker thread (the event loop keeps accepting requests), and
 the results are split back. Under load the queue fills while a batch runs, so batches grow without
 waiting; alone, a request waits only `wait_s`. One worker thread: the model runs one batch at a time.
+When a batch of several requests fails, each is predicted alone, so one request's bad sequence fails
+only that request.
 """
 from __future__ import annotations
 
@@ -90,18 +92,32 @@ class Batcher:
             sequences = [s for job in jobs for s in job.sequences]
             try:
                 results = await loop.run_in_executor(self._executor, self.predict, sequences)
-            except Exception as exc:  # every waiting request gets the error, the loop goes on
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+            except Exception as exc:  # the loop goes on; the error goes to the request(s) it belongs to
+                if len(jobs) == 1:
+                    self._answer(jobs[0], error=exc)
+                for job in jobs if len(jobs) > 1 else []:
+                    try:
+                        alone = await loop.run_in_executor(self._executor, self.predict, list(job.sequences))
+                    except Exception as own:
+                        self._answer(job, error=own)
+                        continue
+                    self._count([job], len(job.sequences))
+                    self._answer(job, alone)
                 continue
             self._count(jobs, len(sequences))
             n = 0
             for job in jobs:
-                part = results[n : n + len(job.sequences)]
+                self._answer(job, results[n : n + len(job.sequences)])
                 n += len(job.sequences)
-                if not job.future.done():  # a client that went away cancelled its future
-                    job.future.set_result(part)
+
+    @staticmethod
+    def _answer(job: _Job, result: list | None = None, error: Exception | None = None) -> None:
+        if job.future.done():  # a client that went away cancelled its future
+            return
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
 
     def _count(self, jobs: list[_Job], proteins: int) -> None:
         s = self.stats

@@ -120,9 +120,11 @@ def get_json(url: str, timeout: float = 10.0) -> dict:
 
 
 @contextmanager
-def running_server(*options: str, startup_s: float = 120.0) -> Iterator[tuple[subprocess.Popen, str]]:
+def running_server(*options: str, startup_s: float = 120.0,
+                   log_path: str | Path | None = None) -> Iterator[tuple[subprocess.Popen, str]]:
     """`python -m dbmtl.cli serve` on 127.0.0.1 and a free port, with this process's dbmtl; yields
-    (process, base URL) once /health answers, and stops the server afterwards."""
+    (process, base URL) once /health answers, and stops the server afterwards. Its output goes to
+    `log_path` when given (tests read what it logged)."""
     import dbmtl
 
     env = dict(os.environ)
@@ -130,7 +132,7 @@ def running_server(*options: str, startup_s: float = 120.0) -> Iterator[tuple[su
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile("w+") as log:
+    with open(log_path, "w+") if log_path else tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen([sys.executable, "-m", "dbmtl.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                                  *options], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
