@@ -76,6 +76,7 @@ def cmd_predict(args) -> int:
     from ..inference import predict_fasta
     from ..inference.formats import check_formats
     from ..inference.writers import output_names
+    from ..durable import Busy
     from ..inference.stream import JOURNAL, STAGING, Journal, Shard, check_tasks
     from ..tasks import OUTPUT_TASKS
 
@@ -93,9 +94,9 @@ def cmd_predict(args) -> int:
                             log=lambda message: print(f"dbmtl predict: {message}", file=sys.stderr), shard=shard,
                             formats=formats)
         shard.leave()
-    except BaseException:
+    except BaseException as exc:
         bar.close()
-        kept = Journal.load(journal).proteins if journal.exists() else 0
+        kept = Journal.load(journal).proteins if journal.exists() and not isinstance(exc, Busy) else 0
         if kept:
             print(f"dbmtl predict: {plural(kept, 'finished protein')} kept in {staging}; {Path(args.out)}/ is "
                   "unchanged. Rerun with --resume to continue.", file=sys.stderr)
