@@ -76,6 +76,7 @@ def test_fasta_sent_as_one_line_says_to_keep_the_newlines(content_type):
     body = json.dumps({"fasta": flat}).encode() if "json" in content_type else flat.encode()
     refused = problem(body, content_type)
     assert refused.status == 422 and "no line breaks" in refused.message and "--data-binary @file" in refused.message
+    assert "empty sequence" in problem(b">x\n", content_type if "json" not in content_type else None).message
 
 
 def test_http_allow_nucleotides_query(server):

@@ -34,7 +34,7 @@ ONE_LINE_FASTA = ("the FASTA text has no line breaks, so a header swallows its s
 
 
 def read_request_fasta(text: str, allow_nucleotides: bool = False) -> list[SequenceRecord]:
-    if text.lstrip().startswith(">") and not any(c in text.strip() for c in "\r\n"):
+    if text.lstrip().startswith(">") and not any(c in text for c in "\r\n"):
         raise RequestProblem(422, ONE_LINE_FASTA)  # a real FASTA record spans two lines at least
     source = io.StringIO(text)
     source.name = SOURCE_NAME  # read_fasta names the source in its messages
