@@ -25,6 +25,7 @@ import time
 T0 = time.time()  # before the heavy imports: the command's whole time counts
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
@@ -54,6 +55,7 @@ VARIANTS = {
 }
 # Dense peaks of the H100 / H200 SXM by the vendor's datasheet (TFLOP/s): bf16 on the tensor cores; fp32
 # plain (torch leaves TF32 off for matmuls by default, and so does this command).
+NEW_SHAPE_STEPS = 100  # steps of a bucketed run that meet a batch shape for the first time (an estimate)
 PEAK_TFLOPS = {"bf16": 989.0, "fp32": 67.0}
 PEAK_BASIS = "NVIDIA H100/H200 SXM datasheet, dense: bf16 989 TFLOP/s, fp32 (no TF32) 67 TFLOP/s"
 
@@ -199,6 +201,18 @@ def use_variant(trainer, cfg) -> None:
     for part in (trainer, *vars(trainer).values()):
         if type(getattr(part, "cfg", None)) is type(cfg):
             part.cfg = cfg
+
+
+def validate_fp32(trainer) -> dict:
+    """A validation in fp32 whatever the run trains in: its numbers compare with the lineage's earlier
+    (fp32) validations, and a bf16 pass over the validation set's ~190 batch shapes would meet any per-shape
+    kernel planning again (validation batches are not bucketed: their hidden LM residues must stay)."""
+    cfg = trainer.cfg
+    use_variant(trainer, replace(cfg, precision="fp32"))
+    try:
+        return type(trainer).validate(trainer)
+    finally:
+        use_variant(trainer, cfg)
 
 
 def set_cudnn(enabled: bool) -> None:
@@ -419,12 +433,13 @@ def run(args) -> None:
     use_variant(trainer, replace(trainer.cfg, precision=precision, shape_buckets=buckets))
     set_cudnn(cudnn)
     t = time.time()
-    trainer.validate()
+    validate_fp32(trainer)
     valid_s = time.time() - t
     t = time.time()
     trainer.save()
     save_s = time.time() - t
     del trainer
+    gc.collect()  # the wrappers put on the trainer hold it in a cycle
     if cuda:
         torch.cuda.empty_cache()
     probe_s = w.elapsed() - w.summary["phases_s"]["start_s"]
@@ -437,8 +452,14 @@ def run(args) -> None:
     # -- plan -----------------------------------------------------------------------------------------------
     train_budget = w.left() - args.predict_s - args.final_s
     per_eval = valid_s + 3 * save_s  # validation, checkpoint, best/ and its export
-    steps, every = allocate_steps(train_budget, build_s, rates[chosen]["expected_step_s"], per_eval, args.evals,
-                                  safety=args.safety)
+    first_visits = 0.0
+    if buckets and rates[chosen]["new_shape_step_s"] and rates[chosen]["seen_shape_step_s"]:
+        # a bucketed run meets each of its ~100-150 batch shapes once (two micro-batches a step): an
+        # estimate of 100 steps at the new-shape price, at most a fifth of the budget
+        extra = rates[chosen]["new_shape_step_s"] - rates[chosen]["seen_shape_step_s"]
+        first_visits = min(max(0.0, extra) * NEW_SHAPE_STEPS, train_budget / 5)
+    steps, every = allocate_steps(train_budget, build_s + first_visits, rates[chosen]["expected_step_s"], per_eval,
+                                  args.evals, safety=args.safety)
     if args.max_steps and steps > args.max_steps:  # dry runs: a few steps whatever the budget
         every = max(1, args.max_steps // args.evals)
         steps = every * args.evals
@@ -446,7 +467,8 @@ def run(args) -> None:
                       eval_every=every, checkpoint_every=every, warmup_steps=min(cfg.warmup_steps, steps // 10))
     write_json(out / "run_config.json", run_cfg.to_dict())  # `dbmtl train --config` repeats the run
     plan = {"cudnn": cudnn, "train_budget_s": round(train_budget, 1), "max_steps": steps, "eval_every": every, "evals": args.evals,
-            "warmup_steps": run_cfg.warmup_steps, "step_s": rates[chosen]["expected_step_s"], "per_eval_s": round(per_eval, 2)}
+            "warmup_steps": run_cfg.warmup_steps, "step_s": rates[chosen]["expected_step_s"], "per_eval_s": round(per_eval, 2),
+            "new_shape_allowance_s": round(first_visits, 1), "validation_precision": "fp32"}
     w.save(plan=plan)
     w.say(f"plan: {json.dumps(plan)}")
 
@@ -456,12 +478,11 @@ def run(args) -> None:
     w.summary["phases_s"]["build_s"] = round(time.time() - t, 1)
     meter = BatchMeter(trainer)
     validating = [0.0]
-    validate = trainer.validate
 
     def timed_validate():
         t = time.time()
         try:
-            return validate()
+            return validate_fp32(trainer)
         finally:
             validating[0] += time.time() - t
 
@@ -491,6 +512,7 @@ def run(args) -> None:
               f"segment {segments[-1]:.1f} s")
     w.summary["phases_s"]["train_s"] = round(sum(segments), 1)
     del trainer
+    gc.collect()  # the wrappers put on the trainer hold it in a cycle
     if cuda:
         torch.cuda.empty_cache()
 
