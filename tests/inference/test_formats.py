@@ -142,6 +142,9 @@ def test_a_run_without_formats_removes_the_earlier_runs_folders(bundled_run, tmp
     assert (out / "ss2").is_dir() and (out / "structure.fasta").exists() and not (out / "horiz").exists()
     assert main(["predict", str(EXAMPLE), "-o", str(out), "--threads", "1", "--quiet", "--tasks", "loc"]) == 0
     assert not (out / "ss2").exists() and not (out / "structure.fasta").exists()
+    (out / RECORD).write_text("{damaged")  # a damaged record of the last run does not stop the next one
+    assert main(["predict", str(EXAMPLE), "-o", str(out), "--threads", "1", "--quiet", "--formats", "horiz"]) == 0
+    assert (out / "horiz").is_dir()
 
 
 @pytest.mark.parametrize("args, message", [(["--formats", "pdb"], "unknown formats ['pdb']"),

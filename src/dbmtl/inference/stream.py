@@ -361,6 +361,15 @@ def _skip_finished(own_chunks, journal: Journal, fasta) -> None:
                           "run predicted: the input changed; start again without --resume")
 
 
+def _previous_formats(out: Path) -> tuple[str, ...]:
+    """The extra formats of the run that made the published files (a damaged record: none), whose
+    folders a run without them removes."""
+    try:
+        return tuple(Journal.load(out / RECORD).options.get("formats", ())) if (out / RECORD).exists() else ()
+    except ResumeError:
+        return ()
+
+
 def _publish(out: Path, staging: Path, journal: Journal) -> None:
     """Move the finished files over the old ones (any of ours this run did not make is removed), then
     record the run and drop the staging folder. Safe to repeat after a crash half-way."""
@@ -370,8 +379,7 @@ def _publish(out: Path, staging: Path, journal: Journal) -> None:
             (staging / name).replace(out / name)
     for name in set(OUTPUT_FILES) - set(made):
         (out / name).unlink(missing_ok=True)
-    previous = Journal.load(out / RECORD).options.get("formats", ()) if (out / RECORD).exists() else ()
-    publish_folders(out, staging, journal.sizes, tuple(previous))
+    publish_folders(out, staging, journal.sizes, _previous_formats(out))
     fsync(out)
     journal.state = "complete"
     journal.save(out / RECORD)
