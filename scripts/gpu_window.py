@@ -6,7 +6,7 @@ data and no network, and only the files under $OUT come back (8 files at most). 
 prepared here and runs there without a decision left open:
 
     python scripts/gpu_window.py pack                       # here: data + start weights -> build/window
-    python3 scripts/gpu_window.py run build/window --out "$OUT" --budget-s 540    # there (PYTHONPATH=src)
+    python3 scripts/gpu_window.py run build/window --out "$OUT" --budget-s 560    # there (PYTHONPATH=src)
 
 `pack` copies exactly the data files that training with the config reads (traced while loading them,
 the test sets of the leakage guard included; the corpus files) into one compressed archive, checks that
@@ -571,7 +571,7 @@ def main() -> None:
     r = sub.add_parser("run", help="there: probe, train inside the budget, stream the best weights to --out")
     r.add_argument("pack", help="the folder `pack` wrote (carried)")
     r.add_argument("--out", required=True, help="where the files that come back go ($OUT on the device)")
-    r.add_argument("--budget-s", type=float, default=540, help="seconds for the whole command (default 540)")
+    r.add_argument("--budget-s", type=float, default=560, help="seconds for the whole command (default 560)")
     r.add_argument("--config", help="training config (default: the one packed with)")
     r.add_argument("--run-dir", help="the run folder (default: the config's out_dir)")
     r.add_argument("--device", default="auto")
