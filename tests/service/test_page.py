@@ -74,6 +74,11 @@ def check_protein(driver, expected) -> None:
     assert membrane.get_attribute("data-label") == output_label("ms", expected.labels["ms"])
     word = {"M": "Membrane-bound", "S": "Soluble"}[expected.labels["ms"]]
     assert membrane.text.startswith(word) and "confidence" in membrane.text
+    record = prediction_record(expected)
+    for css, field in ((".location", "location_reliable"), (".membrane", "membrane_reliable"), ("summary .title-loc",
+                                                                                                 "location_reliable")):
+        marks = protein.find_elements(By.CSS_SELECTOR, f"{css} .guess-mark")  # "guess" under the model's threshold
+        assert bool(marks) == (record[field] is False), (expected.id, css)
 
 
 def test_paste_predict_upload_download(server, bundled, browser, downloads):
@@ -120,6 +125,8 @@ def test_paste_predict_upload_download(server, bundled, browser, downloads):
         for p, rec in zip(predictions, records)]
     assert [float(r["location_confidence"]) for r in rows] == pytest.approx(
         [float(p.probabilities["loc"].max()) for p in predictions], abs=1e-4)
+    assert [r["location_reliable"] for r in rows] == [
+        {True: "yes", False: "no"}[prediction_record(p)["location_reliable"]] for p in predictions]
     cli = downloads / "cli"
     cli.mkdir(exist_ok=True)
     with PredictionWriter(cli, OUTPUT_TASKS):  # the header `dbmtl predict` writes
@@ -127,13 +134,22 @@ def test_paste_predict_upload_download(server, bundled, browser, downloads):
     assert open(path).readline() == open(cli / "proteins.tsv").readline()  # the page's file has the CLI's columns
 
 
-def test_bad_input_shows_the_message(server, browser):
+def test_bad_input_after_a_good_run_replaces_the_results_with_a_sentence(server, browser):
     browser.get(server[1] + "/")
-    browser.find_element(By.ID, "fasta").send_keys(">x\nMKJ\n")
+    box = browser.find_element(By.ID, "fasta")
+    box.send_keys(">HBB\n" + HBB + "\n")
+    browser.find_element(By.ID, "submit").click()
+    wait(browser, 'details.protein[data-id="HBB"]')
+    box.clear()
+    box.send_keys(">x\nMKJ\n")
     browser.find_element(By.ID, "submit").click()
     error = browser.find_element(By.ID, "error")
     WebDriverWait(browser, 30).until(lambda d: error.is_displayed())
-    assert "422" in error.text and "invalid character 'J' at position 3" in error.text
+    assert not browser.find_elements(By.CSS_SELECTOR, "#results > *")  # the old results are gone
+    text = error.text
+    assert "invalid character 'J' at position 3" in text and "record 'x'" in text.lower()
+    assert "<request>" not in text and not text.startswith("422") and text[0].isupper() and text.endswith(".")
+    assert error.get_attribute("data-status") == "422"
 
 
 def test_html_report_opens_offline(bundled, browser, tmp_path):
@@ -149,3 +165,62 @@ def test_html_report_opens_offline(bundled, browser, tmp_path):
     for p in predictions:
         check_protein(browser, p)
     assert records[0].description.split(maxsplit=1)[1] in browser.find_element(By.CSS_SELECTOR, "details.protein summary").text
+
+
+def test_report_table_titles_expand_collapse_and_full_width_tracks(bundled, browser, tmp_path):
+    """13 proteins (3 beyond the 10 drawn at once): a sortable summary table, the location in every title
+    line, expand / collapse all, sequence lines as wide as the page."""
+    from dbmtl.reports import write_html_report
+
+    base = [r.sequence for r in read_fasta(EXAMPLES)]
+    seqs = {"HBB": HBB, **{f"p{k:02d}": base[k % 4][k: 40 + 9 * k] for k in range(12)}}
+    predictions = bundled.predict(seqs)
+    threshold = round(sorted(float(p.probabilities["loc"].max()) for p in predictions)[6], 4)
+    for p in predictions:  # a threshold with guesses and sure answers among these proteins
+        p.guess_below = {"loc": threshold}
+    records = [prediction_record(p) for p in predictions]
+    assert {r["location_reliable"] for r in records} == {True, False}
+    browser.get(write_html_report(predictions, tmp_path / "r.html").as_uri())
+    sections = wait(browser, "details.protein", 13)
+    assert [s.get_attribute("open") for s in sections] == ["true"] * 10 + [None] * 3
+    for sec, rec in zip(sections, records):  # every title line, drawn or not
+        where = sec.find_element(By.CSS_SELECTOR, "summary .title-loc")
+        assert where.get_attribute("data-label") == rec["location"]
+        assert f"{100 * rec['location_confidence']:.1f}%" in where.text
+        assert bool(where.find_elements(By.CSS_SELECTOR, ".guess-mark")) == (not rec["location_reliable"])
+
+    table = browser.find_element(By.CSS_SELECTOR, "table.summary")
+    assert [th.text.strip(" \u25b2\u25bc") for th in table.find_elements(By.CSS_SELECTOR, "th")] == [
+        "id", "description", "length", "location", "confidence", "membrane"]
+
+    def order():
+        return [tr.get_attribute("data-id") for tr in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+
+    assert order() == [r["id"] for r in records]
+    first = table.find_element(By.CSS_SELECTOR, "tbody tr")
+    assert first.find_element(By.CSS_SELECTOR, ".col-location").text == records[0]["location"]
+    assert first.find_element(By.CSS_SELECTOR, ".col-membrane").text.startswith(records[0]["membrane"])
+    confidence = table.find_element(By.CSS_SELECTOR, 'th[data-key="confidence"] button')
+    confidence.click()
+    assert order() == [r["id"] for r in sorted(records, key=lambda r: r["location_confidence"])]
+    confidence.click()
+    assert order() == [r["id"] for r in sorted(records, key=lambda r: -r["location_confidence"])]
+    table.find_element(By.CSS_SELECTOR, 'th[data-key="length"] button').click()
+    assert order() == [r["id"] for r in sorted(records, key=lambda r: r["length"])]
+    for tr in table.find_elements(By.CSS_SELECTOR, "tbody tr"):
+        rec = records[[r["id"] for r in records].index(tr.get_attribute("data-id"))]
+        assert bool(tr.find_elements(By.CSS_SELECTOR, ".col-confidence .guess-mark")) == (not rec["location_reliable"])
+
+    table.find_element(By.CSS_SELECTOR, 'tr[data-id="p11"] .col-id a').click()  # jumps to a closed protein
+    WebDriverWait(browser, 10).until(lambda d: sections[-1].get_attribute("open") == "true")
+    assert sections[-1].find_elements(By.CSS_SELECTOR, ".sequence-view")
+    browser.find_element(By.CSS_SELECTOR, 'button.toggle-all[data-action="collapse"]').click()
+    assert [s.get_attribute("open") for s in sections] == [None] * 13
+    browser.find_element(By.CSS_SELECTOR, 'button.toggle-all[data-action="expand"]').click()
+    assert [s.get_attribute("open") for s in sections] == ["true"] * 13
+    assert all(s.find_elements(By.CSS_SELECTOR, ".sequence-view") for s in sections)
+
+    hbb = sections[0]  # 147 residues: its first line is full
+    line = hbb.find_element(By.CSS_SELECTOR, ".row.residues")
+    assert line.size["width"] > 0.75 * hbb.size["width"]
+    assert shown(hbb, "ss8") == predictions[0].labels["ss8"]

@@ -12,6 +12,20 @@
     error.hidden = !message;
   }
 
+  function sentence(detail) {
+    // A server message as a sentence: without the "<request>" the reader names the input by, capitalized, ended.
+    var text = String(detail || "the server gave no reason")
+      .replace(/^<request>(?:,? (line \d+))?:\s*/, function (_, line) { return line ? "in " + line + ", " : ""; });
+    text = text.charAt(0).toUpperCase() + text.slice(1);
+    return "Nothing was predicted. " + text + (/[.!?]$/.test(text) ? "" : ".");
+  }
+
+  function failed(message) {  // an error replaces the results: they belong to another input
+    results.textContent = "";
+    status.textContent = "";
+    showError(message);
+  }
+
   document.getElementById("example").addEventListener("click", function () { text.value = EXAMPLE; });
 
   document.getElementById("file").addEventListener("change", function (ev) {
@@ -19,7 +33,7 @@
     if (!file) return;
     var reader = new FileReader();
     reader.onload = function () { text.value = reader.result; status.textContent = "loaded " + file.name; };
-    reader.onerror = function () { showError("could not read " + file.name); };
+    reader.onerror = function () { showError("Could not read " + file.name + "."); };
     reader.readAsText(file);
   });
 
@@ -35,11 +49,14 @@
                              function () { return { ok: false, status: r.status, body: { detail: r.statusText } }; });
       })
       .then(function (res) {
-        if (!res.ok) throw new Error(res.status + ": " + res.body.detail);
+        if (!res.ok) {
+          error.dataset.status = res.status;
+          return failed(sentence(res.body.detail));
+        }
         DBMTL.render(results, res.body);
         status.textContent = "done in " + ((performance.now() - started) / 1000).toFixed(2) + " s";
       })
-      .catch(function (e) { status.textContent = ""; showError(e.message); })
+      .catch(function (e) { failed(sentence("the server did not answer (" + e.message + ")")); })
       .finally(function () { submit.disabled = false; });
   });
 })();
