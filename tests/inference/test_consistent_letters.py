@@ -96,3 +96,18 @@ def test_evaluate_scores_the_shipped_letters_and_shows_the_argmax_q8(data_dir):
     assert ss8["argmax"]["mean"] > ss8["mean"]  # on 40 proteins the shipped letters lose a little Q8 ...
     assert ss3["argmax"]["mean"] == ss3["mean"]  # ... and no Q3
     assert "| CB513 | " in to_markdown(results).split("own SS8 argmax, unconstrained")[1]
+
+
+def test_plots_draw_the_probability_of_the_letter_shown():
+    from dbmtl.inference.writers import prediction_record
+    from dbmtl.reports.plots import letter_confidence
+    from dbmtl.reports.records import task_table
+
+    p = Predictor.from_pretrained("default").predict(list(read_fasta(EXAMPLE))[:1])[0]  # ubiquitin
+    record, meta = prediction_record(p), task_table()["ss8"]
+    labels, conf = letter_confidence(record, "ss8", meta)
+    probs = np.asarray(record["ss8_probabilities"])
+    assert "".join(meta["labels"][i] for i in labels) == p.ss8
+    inside = conf < probs.max(1)  # residues whose SS8 letter is not the likeliest of the eight
+    assert inside.any()
+    np.testing.assert_array_equal(conf, probs[np.arange(len(labels)), labels])

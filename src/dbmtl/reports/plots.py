@@ -23,13 +23,19 @@ def _title(record: dict) -> str:
     return f"{text}  ({record['length']} residues)"
 
 
+def letter_confidence(record: dict, task: str, meta: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Each residue's class (index into meta's labels) and the probability of that class: of the letter
+    shown, which for SS8 need not be its likeliest state (it stays inside the residue's SS3 class)."""
+    probs = np.asarray(record[f"{task}_probabilities"], dtype=float)
+    labels = np.array([meta["labels"].index(c) for c in record[meta["field"]]])
+    return labels, probs[np.arange(len(labels)), labels]
+
+
 def _track(ax, record: dict, task: str, meta: dict) -> None:
     """Confidence along the sequence, one filled step curve per class (fast for any length)."""
     from matplotlib.patches import Patch
 
-    probs = np.asarray(record[f"{task}_probabilities"], dtype=float)
-    labels = np.array([meta["labels"].index(c) for c in record[meta["field"]]])
-    conf = probs.max(1)
+    labels, conf = letter_confidence(record, task, meta)
     x = np.arange(1, len(conf) + 1)
     for i, color in enumerate(meta["colors"]):
         ax.fill_between(x, np.where(labels == i, conf, 0.0), step="mid", color=color, linewidth=0)
