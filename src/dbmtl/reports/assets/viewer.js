@@ -23,7 +23,6 @@
   function perLine(width) {  // residues per line that fill `width` px: a multiple of 10, at least 30
     return Math.max(30, Math.floor((width - 80) / CELL / 10) * 10);
   }
-  function argmax(a) { var b = 0; for (var i = 1; i < a.length; i++) if (a[i] > a[b]) b = i; return b; }
 
   function answer(rec, task, meta) {  // a per-protein answer: label, name, confidence, and whether it is a guess
     var label = rec[meta.field];
@@ -62,7 +61,7 @@
     conf.dataset.task = task;
     var labels = rec[meta.field], probs = rec[task + "_probabilities"];
     for (var k = start; k < end; k++) {
-      var i = meta.labels.indexOf(labels[k]), p = probs[k][argmax(probs[k])];
+      var i = meta.labels.indexOf(labels[k]), p = probs[k][i];  // the shown letter's (SS8: not always the likeliest)
       var cell = el("span", "cell", labels[k]);
       cell.style.background = meta.colors[i];
       cell.style.color = ink(meta.colors[i]);
