@@ -103,6 +103,10 @@ def test_dbmtl_calibrate_fits_on_validation_proteins_and_predictions_use_it(mode
     out = capsys.readouterr().out
     entry = json.loads((model_folder / "config.json").read_text())["calibration"]
     assert set(entry) == {"loc", "ms"} and "written to" in out
+    assert "loc: confidence  share at or above (%)  accuracy at or above (%)  accuracy below (%)" in out
+    for e in entry.values():  # the table is printed; the chosen threshold (if any) is stored, not the table
+        assert "reliability" not in e
+        assert "guess_below" not in e or (e["accuracy_below"] < 0.5 and 0 < e["guess_below"] <= 0.95)
     for e in entry.values():
         assert e["temperature"] > 0 and 0 < e["proteins"] <= 120 and "first 120 proteins" in e["fitted"]
         assert e["nll_after"] <= e["nll_before"] + 1e-4  # temperature 1 was among the candidates
