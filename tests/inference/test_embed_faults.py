@@ -72,6 +72,8 @@ def test_a_failed_run_leaves_the_earlier_file_as_it_was(setup, tmp_path, capsys)
         assert "Traceback" not in capsys.readouterr().err
     assert not staging_file(out).exists()  # nothing embedded, nothing kept
     assert sorted(os.listdir(tmp_path)) == ["bad.fasta", "e.h5"]
+    assert main(embed_args(tmp_path / "typo.fasta", tmp_path / "new" / "deeper" / "e.h5", model)) == 2
+    assert sorted(os.listdir(tmp_path)) == ["bad.fasta", "e.h5"]  # no folder left that the run made
 
 
 def test_a_file_that_is_not_ours_is_refused_and_ours_is_replaced_with_a_word(setup, tmp_path, capsys):
