@@ -90,3 +90,20 @@ def test_predict_html_and_plots_from_the_run(tmp_path, capsys):
     jsonl, total = read_records(out / "predictions.jsonl")
     assert total == 4 and data["proteins"][0]["ss3"] == jsonl[0]["ss3"]
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(f"{r.id}.png" for r in records)
+
+
+def test_plot_titles_mark_an_answer_under_the_guess_threshold(predictions, tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from dbmtl.reports.plots import plot_protein
+
+    titles, set_title = [], matplotlib.axes.Axes.set_title
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title",
+                        lambda self, text, *a, **kw: titles.append(text) or set_title(self, text, *a, **kw))
+    record = prediction_record(predictions[0])
+    plot_protein(dict(record, location_reliable=False, membrane_reliable=True), tmp_path / "a.png")
+    assert [t for t in titles if "a guess" in t] == [
+        "Subcellular location (eukaryotic classes): a guess (under the model's threshold)"]
+    titles.clear()
+    plot_protein(dict(record, location_reliable=None, membrane_reliable=False), tmp_path / "b.png")
+    assert [t for t in titles if "a guess" in t] and all(not t.startswith("Subcellular") for t in titles if "a guess" in t)

@@ -13,6 +13,9 @@ from .records import task_table
 TITLE_CHARS = 110
 
 
+GUESS = {False: ": a guess (under the model's threshold)"}  # what a *_reliable false adds to a title
+
+
 def _title(record: dict) -> str:
     desc = record.get("description") or ""
     if desc.startswith(record["id"]):
@@ -54,7 +57,7 @@ def _location(ax, record: dict, meta: dict) -> None:
     ax.barh(y, probs, color=["#3f007d" if i == top else "#9e9ac8" for i in range(len(probs))])
     ax.set_yticks(y, meta["names"], fontsize=8)
     ax.set_xlim(0, 1)
-    ax.set_title("Subcellular location (eukaryotic classes)", fontsize=9)
+    ax.set_title("Subcellular location (eukaryotic classes)" + GUESS.get(record.get("location_reliable"), ""), fontsize=9)
     for yy, p in zip(y, probs):
         ax.text(min(p + 0.01, 0.88), yy, f"{100 * p:.1f}%", va="center", fontsize=7)
     ax.tick_params(axis="x", labelsize=7)
@@ -69,7 +72,8 @@ def _membrane(ax, record: dict, meta: dict) -> None:
     ax.set_xlim(0, 1)
     ax.set_yticks([])
     ax.set_xticks([0, 0.5, 1], ["membrane-bound", "", "soluble"], fontsize=7)
-    ax.set_title(f"{meta['names'][meta['labels'].index(label)]}: {100 * p:.1f}% confidence", fontsize=9)
+    ax.set_title(f"{meta['names'][meta['labels'].index(label)]}: {100 * p:.1f}% confidence"
+                 + GUESS.get(record.get("membrane_reliable"), ""), fontsize=9)
 
 
 def plot_protein(record: dict, path: str | Path, tasks: dict | None = None) -> Path:
