@@ -19,7 +19,8 @@ from dbmtl.tokens import Alphabet
 
 def predictor(kind: str) -> Predictor:
     torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=len(Alphabet()), **{**PRESETS["mini"], "kind": kind, "conv_kernel": 9})
+    cfg = ModelConfig(vocab_size=len(Alphabet()), **{**PRESETS["mini"], "kind": kind, "conv_kernel": 9},
+                      protein_pooling="cls")
     return Predictor(Transformer(cfg).eval(), Alphabet())
 
 

@@ -15,7 +15,7 @@ def tiny_predictor(label_inputs: str = "placeholder", seed: int = 0, context: in
     torch.manual_seed(seed)
     alphabet = Alphabet()
     cfg = ModelConfig(vocab_size=len(alphabet), **{**PRESETS["tiny"], "context": context}, label_inputs=label_inputs,
-                      kind=kind, conv_kernel=conv_kernel)
+                      kind=kind, conv_kernel=conv_kernel, protein_pooling="cls")
     return Predictor(Transformer(cfg).eval(), alphabet, batch_tokens=4096)
 
 
@@ -32,13 +32,20 @@ def small_training_data(data_dir, n_residue: int = 400, n_protein: int = 600) ->
     return TrainingData(residue, protein, full.corpus_paths, full.guard)
 
 
+# tiny models of the shipped kind and of the paper's decoder, as training configs name them
+ONEPASS = {"preset": "tiny", "kind": "onepass", "conv_kernel": 3, "protein_pooling": "attention", "dropout": 0.1}
+DECODER = {"preset": "tiny", "kind": "decoder", "dropout": 0.1}
+
+
 def tiny_train_config(tmp_path, **kw):
-    """A TrainConfig for seconds-long CPU runs on small_training_data, written as a config file would be."""
+    """A TrainConfig for seconds-long CPU runs on small_training_data, written as a config file would be:
+    a tiny onepass model (the shipped kind) unless `model` says otherwise, on the data small_training_data
+    reads (the localization subsets and the MMseqs2 corpus)."""
     from dbmtl.training import TrainConfig
 
-    base = dict(model={"preset": "tiny", "dropout": 0.1}, lr=3e-3, warmup_steps=5, decay_steps=60, max_steps=60,
-                batch_tokens=3000, grad_accum=1, eval_every=1000, checkpoint_every=1000, log_every=5,
-                valid_examples=24, seed=0, threads=1, out_dir=str(tmp_path / "run"))
+    base = dict(model=ONEPASS, localization_sources="subsets", lm_sources="mmseqs2", lr=3e-3, warmup_steps=5,
+                decay_steps=60, max_steps=60, batch_tokens=3000, task_batch_tokens={}, grad_accum=1, eval_every=1000,
+                checkpoint_every=1000, log_every=5, valid_examples=24, seed=0, threads=1, out_dir=str(tmp_path / "run"))
     base.update(kw)
     return TrainConfig.from_dict(base)
 

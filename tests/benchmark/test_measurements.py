@@ -33,7 +33,7 @@ def test_flop_counts():
     assert len(spans) == 2
     assert predict_flops(one, [10, 62, 63])["tokens"] == 12 + 64 + sum(n + 2 for n in spans) + 64
     assert predict_flops(one, [10])["tokens"] == 12 and predict_flops(enc, [10])["tokens"] == 4 * 11  # one pass vs four
-    assert predict_flops(ModelConfig(**PRESETS["tiny"]), [10]) is None  # decoder rows: not counted
+    assert predict_flops(ModelConfig(**PRESETS["tiny"], kind="decoder"), [10]) is None  # decoder rows: not counted
 
 
 @pytest.mark.parametrize("conv", [0, 9])

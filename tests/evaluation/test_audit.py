@@ -11,7 +11,7 @@ from helpers import small_training_data
 
 
 def test_teacher_forced_decoder_shows_the_leak(tmp_path, data_dir):
-    cfg = TrainConfig.from_dict(dict(model={"preset": "tiny", "label_inputs": "teacher"}, lr=3e-3, warmup_steps=5,
+    cfg = TrainConfig.from_dict(dict(model={"preset": "tiny", "kind": "decoder", "label_inputs": "teacher"}, lr=3e-3, warmup_steps=5,
                                      decay_steps=100, max_steps=100, batch_tokens=3000, grad_accum=1, eval_every=1000,
                                      checkpoint_every=1000, valid_examples=8, threads=1, tasks={"ss3": 1},
                                      mixing="sample", out_dir=str(tmp_path / "run")))

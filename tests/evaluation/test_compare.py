@@ -6,7 +6,8 @@ from dbmtl.evaluation.compare import comparison_markdown, micro_batches_per_step
 
 
 def test_single_task_run_is_scored_only_on_its_task(tmp_path, data_dir, capsys):
-    cfg = dict(model={"preset": "tiny", "kind": "encoder"}, tasks={"ss3": 1.0}, lr=3e-3, warmup_steps=1,
+    cfg = dict(model={"preset": "tiny", "kind": "encoder"}, tasks={"ss3": 1.0}, localization_sources="subsets",
+               lm_sources="mmseqs2", lr=3e-3, warmup_steps=1,
                decay_steps=3, max_steps=3, batch_tokens=2000, grad_accum=1, eval_every=3, checkpoint_every=3, log_every=1,
                valid_examples=8, threads=1)
     (tmp_path / "ss3.json").write_text(json.dumps(cfg))

@@ -10,8 +10,9 @@ from dbmtl.tokens import Alphabet
 
 
 def make(seed=0, **kw):
+    """A tiny random model; a decoder (the kind that decodes with a KV cache) unless `kind` says otherwise."""
     torch.manual_seed(seed)
-    return Transformer(ModelConfig(vocab_size=len(Alphabet()), **{**PRESETS["tiny"], **kw})).eval()
+    return Transformer(ModelConfig(vocab_size=len(Alphabet()), **{**PRESETS["tiny"], "kind": "decoder", **kw})).eval()
 
 
 def test_kv_cache_matches_full_pass():

@@ -46,7 +46,7 @@ from dbmtl.training import TrainConfig
     ({"model": {"n_embd": 100, "n_head": 3}}, "'n_embd' 100 is not divisible by 'n_head' 3"),
     ({"model": {"n_embd": 1_000_000}}, "model config: 'n_embd' must be in [1, 65536], not 1000000"),
     ({"model": {"context": 100_000}}, "model config: 'context' must be in [1, 65536], not 100000"),
-    ({"model": {"n_layer": 1000, "n_embd": 8192, "n_head": 64}}, "805.4 billion parameters"),
+    ({"model": {"n_layer": 1000, "n_embd": 8192, "n_head": 64}}, "872.7 billion parameters"),  # the default convolution
 ])
 def test_a_bad_value_is_refused_naming_the_key(values, message):
     with pytest.raises(ValueError) as err:

@@ -19,15 +19,19 @@ from dbmtl.data.catalog import evaluation_guard, load_training_data
 from dbmtl.readers.fasta import read_fasta
 from dbmtl.training import TrainConfig, Trainer
 
-from helpers import straight_and_resumed
+from helpers import DECODER, ONEPASS, straight_and_resumed
 
 HERE = Path(__file__).parent
 QUERY = "unlabeled/mmseqs2_examples/QUERY.fasta"
 
 
-def tiny_config(path: Path, **kw) -> Path:
-    cfg = dict(model={"preset": "tiny", "dropout": 0.0}, tasks={"lm": 1, "ss3": 1, "loc": 1}, mixing="sample",
-               lr=3e-3, warmup_steps=2, decay_steps=20, max_steps=4, batch_tokens=2000, grad_accum=4,
+MODELS = {"onepass": {**ONEPASS, "dropout": 0.0}, "decoder": {**DECODER, "dropout": 0.0}}
+
+
+def tiny_config(path: Path, kind: str = "onepass", **kw) -> Path:
+    """A tiny model of `kind` (the shipped onepass unless named) on the data load_training_data reads by default."""
+    cfg = dict(model=MODELS[kind], tasks={"lm": 1, "ss3": 1, "loc": 1}, mixing="sample", localization_sources="subsets",
+               lm_sources="mmseqs2", task_batch_tokens={}, lr=3e-3, warmup_steps=2, decay_steps=20, max_steps=4, batch_tokens=2000, grad_accum=4,
                eval_every=1000, checkpoint_every=2, log_every=1, valid_examples=8, seed=0, threads=1)
     cfg.update(kw)
     path.write_text(json.dumps(cfg))
@@ -75,16 +79,23 @@ def one_process_run(cfg_path: Path, data_dir: Path, out: Path) -> dict[str, torc
 
 
 @pytest.fixture(scope="module")
-def single_run(data_dir, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("single")
-    cfg = tiny_config(tmp / "cfg.json")
-    return cfg, one_process_run(cfg, data_dir, tmp / "run")
+def single_runs(data_dir, tmp_path_factory):
+    """kind -> the weights of its one-process run, trained once per module."""
+    runs: dict[str, dict] = {}
+
+    def weights(kind: str) -> dict[str, torch.Tensor]:
+        if kind not in runs:
+            tmp = tmp_path_factory.mktemp(f"single_{kind}")
+            runs[kind] = one_process_run(tiny_config(tmp / "cfg.json", kind), data_dir, tmp / "run")
+        return runs[kind]
+
+    return weights
 
 
-@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
-def test_two_processes_train_exactly_like_one_with_the_same_global_batch(tmp_path, data_dir, single_run, parallel):
-    cfg, single = single_run
-    cfg = tiny_config(tmp_path / "cfg.json", parallel=parallel)
+@pytest.mark.parametrize("parallel, kind", [("ddp", "onepass"), ("fsdp", "onepass"), ("ddp", "decoder")])
+def test_two_processes_train_exactly_like_one_with_the_same_global_batch(tmp_path, data_dir, single_runs, parallel, kind):
+    single = single_runs(kind)
+    cfg = tiny_config(tmp_path / "cfg.json", kind, parallel=parallel)
     finish(torchrun([HERE / "distributed_worker.py", cfg, tmp_path / "run", data_dir], data_dir))
     ranks = [load_file(str(tmp_path / "run" / f"rank{r}.safetensors")) for r in (0, 1)]
     full = load_file(str(tmp_path / "run" / "checkpoint" / "model.safetensors"))

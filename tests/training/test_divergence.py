@@ -13,9 +13,8 @@ import pytest
 import torch
 
 from dbmtl.training import Trainer, TrainingDiverged
-from dbmtl.training import trainer as trainer_module
 
-from helpers import tiny_train_config
+from helpers import DECODER, ONEPASS, tiny_train_config
 
 
 def files(folder: Path) -> dict[str, bytes]:
@@ -34,37 +33,43 @@ def assert_unchanged(trainer: Trainer, before: tuple[dict, list]) -> None:
     assert steps == before[1]
 
 
-def test_a_nan_loss_stops_before_the_step_and_keeps_the_checkpoint(tmp_path, data, monkeypatch):
-    cfg = tiny_train_config(tmp_path, tasks={"ss3": 1, "loc": 1}, grad_accum=2, max_steps=4, checkpoint_every=2)
+# onepass: each slot's step is one micro-batch of every labeled task; decoder: one micro-batch per task
+# (slot 0: ss3, loc; then slot 1: ss3, loc). The NaN is in slot 1's first micro-batch.
+@pytest.mark.parametrize("model, bad_call, passes, where", [
+    (ONEPASS, 2, 2, "the 'labeled' loss is nan in micro-batch 2 of 2 (slot 1)"),
+    (DECODER, 3, 4, "the 'ss3' loss is nan in micro-batch 3 of 4 (slot 1)")], ids=["onepass", "decoder"])
+def test_a_nan_loss_stops_before_the_step_and_keeps_the_checkpoint(tmp_path, data, monkeypatch, model, bad_call, passes,
+                                                                  where):
+    cfg = tiny_train_config(tmp_path, model=model, tasks={"ss3": 1, "loc": 1}, grad_accum=2, max_steps=4,
+                            checkpoint_every=2)
     trainer = Trainer(cfg, data, progress=False)
     trainer.fit(max_steps=2)
     checkpoint = tmp_path / "run" / "checkpoint"
     on_disk, before = files(checkpoint), snapshot(trainer)
 
     calls = []
+    real_loss = trainer.objective.loss
 
-    def nan_in_third_micro_batch(*args, **kw):  # step 3 runs slot 0 (ss3, loc), then slot 1 (ss3, loc)
-        loss, loss_sum, logits = real_task_loss(*args, **kw)
+    def nan_in_one_micro_batch(*args, **kw):
+        loss, parts = real_loss(*args, **kw)
         calls.append(1)
-        return (loss * math.nan if len(calls) == 3 else loss), loss_sum, logits
+        return (loss * math.nan if len(calls) == bad_call else loss), parts
 
-    real_task_loss = trainer_module.task_loss
-    monkeypatch.setattr(trainer_module, "task_loss", nan_in_third_micro_batch)
+    monkeypatch.setattr(trainer.objective, "loss", nan_in_one_micro_batch)
     with pytest.raises(TrainingDiverged) as err:
         trainer.fit()
     message = str(err.value)
-    assert message.startswith("training diverged at step 3: the loss of task 'ss3' is nan in micro-batch 3 of 4 (slot 1)")
+    assert message.startswith(f"training diverged at step 3: {where}")
     assert f"the last good checkpoint, {checkpoint} (step 2), is intact" in message
     assert "--resume and a lower 'lr'" in message
     assert isinstance(err.value, ValueError)  # the CLI reports it as an error, exit status 2
-    assert trainer.step == 2 and len(calls) == 4  # every micro-batch ran (ranks stay in step), none applied
+    assert trainer.step == 2 and len(calls) == passes  # every micro-batch ran (ranks stay in step), none applied
     assert_unchanged(trainer, before)
     assert files(checkpoint) == on_disk
     logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert logged[-1]["step"] == 3 and logged[-1]["diverged"] == message
 
     # the advice works: resume the checkpoint with a lower lr, the diverged step's log line is dropped
-    monkeypatch.setattr(trainer_module, "task_loss", real_task_loss)
     resumed = Trainer(replace(cfg, lr=cfg.lr / 10), data, progress=False)
     resumed.resume()
     resumed.fit()
@@ -91,19 +96,19 @@ WORKER = """
 import math, sys
 from pathlib import Path
 from dbmtl.data.catalog import load_training_data
-from dbmtl.training import TrainConfig, Trainer, TrainingDiverged, trainer as trainer_module
+from dbmtl.training import TrainConfig, Trainer, TrainingDiverged
 from dbmtl.training.distributed import destroy_process_group
 
 config, out, data_dir = sys.argv[1:4]
 trainer = Trainer(TrainConfig.load(config), load_training_data(Path(data_dir)), out_dir=out, progress=False)
-real = trainer_module.task_loss
+real = trainer.objective.loss
 
 def nan_on_rank_1_at_step_2(*args, **kw):
-    loss, loss_sum, logits = real(*args, **kw)
+    loss, parts = real(*args, **kw)
     bad = trainer.group.rank == 1 and trainer.step == 1
-    return (loss * math.nan if bad else loss), loss_sum, logits
+    return (loss * math.nan if bad else loss), parts
 
-trainer_module.task_loss = nan_on_rank_1_at_step_2
+trainer.objective.loss = nan_on_rank_1_at_step_2
 try:
     trainer.fit()
     outcome = "finished"
@@ -131,7 +136,7 @@ def test_every_process_stops_when_one_diverges(tmp_path, data_dir, parallel):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for rank in (0, 1):
         outcome = (tmp_path / "run" / f"rank{rank}.txt").read_text()
-        assert outcome.startswith("stopped at step 1: training diverged at step 2: the loss of task 'ss3' is "
+        assert outcome.startswith("stopped at step 1: training diverged at step 2: the 'labeled' loss is "
                                   "nan in micro-batch 1 of 1 (slot 1) on rank 1"), outcome
     state = json.loads((tmp_path / "run" / "checkpoint" / "state.json").read_text())
     assert state["step"] == 1

@@ -5,7 +5,7 @@ import pytest
 from dbmtl.data.corpus import FastaCorpus, WithLabeledSequences
 from dbmtl.training import Trainer
 
-from helpers import tiny_train_config
+from helpers import DECODER, tiny_train_config
 
 
 def test_lm_on_labeled_weaves_labeled_sequences_into_the_corpus(data):
@@ -30,7 +30,8 @@ def labeled_order(labeled, index, count, seed=0, epoch=0):
 
 
 def test_a_task_can_have_its_own_token_budget(tmp_path, data):
-    cfg = tiny_train_config(tmp_path, batch_tokens=1000, task_batch_tokens={"loc": 6000}, tasks={"ss3": 1, "loc": 1})
+    cfg = tiny_train_config(tmp_path, model=DECODER, batch_tokens=1000, task_batch_tokens={"loc": 6000},
+                            tasks={"ss3": 1, "loc": 1})
     trainer = Trainer(cfg, data, progress=False)
     slot = trainer.slots[0]
     for task, budget in (("loc", 6000), ("ss3", 1000)):

@@ -16,7 +16,7 @@ def test_training_on_a_folder_without_the_training_files_names_them(tmp_path, da
         if (data_dir / rel).exists():
             (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(data_dir / rel, tmp_path / rel)
-    (tmp_path / "cfg.json").write_text('{"model": {"preset": "tiny"}, "threads": 1}')
+    (tmp_path / "cfg.json").write_text('{"model": {"preset": "tiny"}, "localization_sources": "subsets", "threads": 1}')
     argv = ["train", "--config", str(tmp_path / "cfg.json"), "--data-dir", str(tmp_path), "--out", str(tmp_path / "run")]
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -11,15 +11,16 @@ from dbmtl.tasks import TASKS
 from dbmtl.tokens import Alphabet
 from dbmtl.training import TrainConfig, Trainer
 from dbmtl.training.config import model_from_spec
-from dbmtl.training.objectives import model_inputs, own_label_inputs
+from dbmtl.training.paper import model_inputs, own_label_inputs
 
-from helpers import tiny_train_config
+from helpers import DECODER, tiny_train_config
 
 
 def test_placeholder_prediction_reads_what_training_fed(tmp_path, data):
     """The one-pass prediction input equals the training input with labels hidden, so training and
     inference see the same thing, and the prediction cannot depend on the true labels."""
-    trainer = Trainer(tiny_train_config(tmp_path, max_steps=2), data, progress=False)
+    trainer = Trainer(tiny_train_config(tmp_path, model=DECODER, tasks={name: 1.0 for name in TASKS}, max_steps=2), data,
+                      progress=False)
     trainer.fit()
     model, alphabet, _ = load_checkpoint(tmp_path / "run" / "checkpoint")
     predictor = Predictor(model, alphabet)
@@ -70,7 +71,7 @@ def test_scheduled_sampling_feeds_the_models_own_previous_labels(data):
     that slot, from the logits one position earlier; with rate 0 nothing changes; no other token moves."""
     alphabet = Alphabet()
     torch.manual_seed(0)
-    model = Transformer(model_from_spec({"preset": "tiny", "dropout": 0.0})).eval()
+    model = Transformer(model_from_spec({"preset": "tiny", "kind": "decoder", "dropout": 0.0})).eval()
     recs = [r for r in data.residue if r.ss8 is not None][:6]
     for name in ("ss3", "ss8"):
         task = TASKS[name]

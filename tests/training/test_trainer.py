@@ -12,7 +12,7 @@ from dbmtl.model.checkpoint import load_checkpoint
 from dbmtl.tokens import Alphabet
 from dbmtl.training import TrainConfig, Trainer
 
-from helpers import tiny_train_config
+from helpers import DECODER, tiny_train_config
 
 
 def test_short_run_lowers_loss_of_all_five_tasks(tmp_path, data):
@@ -41,7 +41,7 @@ def test_same_seed_same_model(tmp_path, data):
 
 def test_noised_decoder_trains_and_predicts_free_running(tmp_path, data):
     cfg = tiny_train_config(tmp_path, max_steps=2, tasks={"ss3": 1},
-                      model={"preset": "tiny", "label_inputs": "noised", "label_noise": 0.5})
+                      model={**DECODER, "label_inputs": "noised", "label_noise": 0.5})
     trainer = Trainer(cfg, data, progress=False)
     trainer.fit()
     model, alphabet, _ = load_checkpoint(tmp_path / "run" / "checkpoint")
@@ -50,7 +50,7 @@ def test_noised_decoder_trains_and_predicts_free_running(tmp_path, data):
 
 def test_scheduled_sampling_decoder_trains_and_predicts_free_running(tmp_path, data):
     cfg = tiny_train_config(tmp_path, max_steps=3, tasks={"ss3": 1, "loc": 1},
-                      model={"preset": "tiny", "label_inputs": "sampled", "label_noise": 0.5})
+                      model={**DECODER, "label_inputs": "sampled", "label_noise": 0.5})
     trainer = Trainer(cfg, data, progress=False)
     before = trainer.validate()
     after = trainer.fit()
@@ -69,7 +69,7 @@ def test_masked_lm_encoder_trains_on_hidden_residues(tmp_path, data):
     # uniform guess over amino acids (the composition alone gives about 2.9; context needs far longer)
     assert before > 3.8 and after < 2.99
     with pytest.raises(ValueError, match="encoder"):
-        Trainer(tiny_train_config(tmp_path, tasks={"lm": 1.0}, lm_objective="masked"), data, progress=False)
+        Trainer(tiny_train_config(tmp_path, model=DECODER, tasks={"lm": 1.0}, lm_objective="masked"), data, progress=False)
 
 
 def test_paper_config_runs_a_step_on_cpu(tmp_path, data):
@@ -79,6 +79,7 @@ def test_paper_config_runs_a_step_on_cpu(tmp_path, data):
     cfg = replace(cfg, batch_tokens=1200, grad_accum=1, valid_examples=2, threads=1, tasks={"ss3": 1.0, "loc": 1.0})
     trainer = Trainer(cfg, data, out_dir=tmp_path / "paper", progress=False)
     assert trainer.model.cfg.n_layer == 12 and trainer.model.cfg.label_inputs == "teacher"
+    assert trainer.model.cfg.kind == "decoder" and cfg.lm_objective == "causal"
     before = [p.detach().clone() for p in list(trainer.model.parameters())[:3]]
     losses = trainer.train_step()
     assert all(np.isfinite(v) for v in losses.values())

@@ -233,7 +233,7 @@ def _bench_config(spec: BenchmarkSpec, config: str, dtypes: list[str], records, 
     from ..model.checkpoint import model_folder
 
     cfg_dir = model_folder(model_dir)
-    cfg = ModelConfig.from_dict(json.loads((cfg_dir / "config.json").read_text())["model"])
+    cfg = ModelConfig.from_saved(json.loads((cfg_dir / "config.json").read_text())["model"])
     need = predict_flops(cfg, [len(r.sequence) for r in recs])
     if need is not None:
         entry["predict_flops"] = need

@@ -1,4 +1,6 @@
-"""Records -> the token rows the model reads, with the paper's rules for long proteins.
+"""The row layout of each model kind, chosen once per model by `layout_for`: the shipped onepass kind's
+rows are in dbmtl.data.onepass; here are the paper's decoder and its named fix, the encoder, with the
+paper's rules for long proteins.
 
 Every Example is already aligned for the loss: the model reads `inputs` and is scored on predicting
 `targets[i]` at position i with weight `weights[i]` (0 for context, padding and unresolved residues).
@@ -22,39 +24,15 @@ else the input slot of label k-1) has position k, the same as residue k, so with
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from ..tasks import TASKS, Task
-from ..tokens import STANDARD_AMINO_ACIDS, Alphabet
+from ..tokens import Alphabet
+from .onepass import OnePassLayout
+from .rows import Batch, Example, collate, crop_ends, mask_residues
 
-
-@dataclass
-class Example:
-    task: str
-    inputs: torch.Tensor     # (n,) token ids the model reads
-    targets: torch.Tensor    # (n,) token id to predict at each position
-    weights: torch.Tensor    # (n,) loss weight of each target
-    positions: torch.Tensor  # (n,) position (within the segment, for decoder answers)
-    segments: torch.Tensor   # (n,) 0 = sequence, 1 = control token and answer (decoder), 2+ = task (encoder)
-    causal: bool = True      # decoder / LM rows; False: bidirectional encoder rows
-
-
-@dataclass
-class Batch:
-    inputs: torch.Tensor
-    targets: torch.Tensor
-    weights: torch.Tensor
-    positions: torch.Tensor
-    segments: torch.Tensor
-    valid: torch.Tensor      # True for real tokens, False for padding
-    causal: bool = True
-
-    def to(self, device) -> "Batch":
-        moved = (t.to(device, non_blocking=True) for t in
-                 (self.inputs, self.targets, self.weights, self.positions, self.segments, self.valid))
-        return Batch(*moved, causal=self.causal)
+__all__ = ["Batch", "Example", "collate", "mask_residues", "Layout", "DecoderLayout", "EncoderLayout", "OnePassLayout",
+           "layout_for", "answer_row", "encoder_row", "lm_example", "masked_lm_example", "task_segment", "SEGMENTS_USED"]
 
 
 # -- decoder ---------------------------------------------------------------------------------------
@@ -90,24 +68,6 @@ def masked_lm_example(alphabet: Alphabet, task: Task, sequence: str, context: in
     return ex
 
 
-def mask_residues(inputs: torch.Tensor, targets: torch.Tensor, alphabet: Alphabet, rate: float = 0.15,
-                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT's masking over rows from masked_lm_example (any shape): every residue target is chosen with
-    probability `rate`; a chosen residue is read as <mask> (80%), as a random standard amino acid (10%)
-    or as itself (10%). Returns (inputs to read, loss weights: 1 on chosen residues only)."""
-    def uniform():
-        return torch.rand(inputs.shape, generator=generator, device=inputs.device)
-
-    candidate = (targets != alphabet.pad_id) & (inputs == targets)
-    chosen = candidate & (uniform() < rate)
-    how = uniform()
-    standard = torch.tensor([alphabet.index[a] for a in STANDARD_AMINO_ACIDS], device=inputs.device)
-    random_aa = standard[(uniform() * len(standard)).long().clamp(max=len(standard) - 1)]
-    read = torch.where(chosen & (how < 0.8), torch.full_like(inputs, alphabet.mask_id), inputs)
-    read = torch.where(chosen & (how >= 0.8) & (how < 0.9), random_aa, read)
-    return read, chosen.float()
-
-
 # -- encoder ---------------------------------------------------------------------------------------
 def encoder_row(alphabet: Alphabet, task: Task, residues: str) -> Example:
     """`<CTRL> residues`, bidirectional: per-protein output at 0, residue k's output at k + 1.
@@ -128,36 +88,9 @@ def task_segment(task: Task) -> int:
 SEGMENTS_USED = 2 + len(TASKS)  # the model's `n_segments` must be at least this
 
 
-def collate(examples: list[Example], pad_id: int, left: bool = False) -> Batch:
-    """Pad into (B, T); padding has weight 0 and valid False. Right padding for training and one-pass
-    prediction; left padding for free-running decoding, so every row's next token is the last column.
-    A batch holds rows of one attention kind (causal or bidirectional)."""
-    causal = examples[0].causal
-    if any(e.causal != causal for e in examples):
-        raise ValueError("a batch mixes causal and bidirectional rows")
-    longest = max(len(e.inputs) for e in examples)
-    B = len(examples)
-    inputs = torch.full((B, longest), pad_id, dtype=torch.long)
-    targets = torch.full((B, longest), pad_id, dtype=torch.long)
-    weights = torch.zeros((B, longest))
-    positions = torch.zeros((B, longest), dtype=torch.long)
-    segments = torch.zeros((B, longest), dtype=torch.long)
-    valid = torch.zeros((B, longest), dtype=torch.bool)
-    for i, e in enumerate(examples):
-        n = len(e.inputs)
-        cols = slice(longest - n, longest) if left else slice(0, n)
-        inputs[i, cols] = e.inputs
-        targets[i, cols] = e.targets
-        weights[i, cols] = e.weights
-        positions[i, cols] = e.positions
-        segments[i, cols] = e.segments
-        valid[i, cols] = True
-    return Batch(inputs, targets, weights, positions, segments, valid, causal)
-
-
-# -- the two layouts, chosen once per model ----------------------------------------------------------
+# -- the paper's two layouts -----------------------------------------------------------------------
 class Layout:
-    """How one model kind lays out its rows: what fits the context, the training examples of labeled
+    """How one of the paper's model kinds lays out its rows: what fits the context, the training examples of labeled
     tasks, and the rows prediction feeds (with where their answers are read)."""
 
     kind: str
@@ -175,11 +108,7 @@ class Layout:
 
     def crop_protein(self, sequence: str) -> str:
         """Per-protein rule: keep the first and last half of the budget (N- and C-terminal signals)."""
-        budget = self.protein_budget()
-        if len(sequence) <= budget:
-            return sequence
-        head = (budget + 1) // 2
-        return sequence[:head] + sequence[len(sequence) - (budget - head):]
+        return crop_ends(sequence, self.protein_budget())
 
     def protein_row(self, task: Task, sequence: str) -> Example:
         """The row prediction feeds for a per-protein task (sequence already cropped)."""
@@ -257,16 +186,12 @@ class EncoderLayout(Layout):
         return torch.zeros_like(batch.valid[:, 0], dtype=torch.long)
 
 
-LAYOUTS = {layout.kind: layout for layout in (DecoderLayout, EncoderLayout)}
+LAYOUTS = {layout.kind: layout for layout in (OnePassLayout, DecoderLayout, EncoderLayout)}
 
 
-def layout_for(kind: str, alphabet: Alphabet, context: int, n_segments: int = SEGMENTS_USED) -> Layout:
-    """The layout of a model kind ("decoder", "encoder" or "onepass") for a model with `context` positions and
-    `n_segments` segment embeddings."""
+def layout_for(kind: str, alphabet: Alphabet, context: int, n_segments: int = SEGMENTS_USED) -> Layout | OnePassLayout:
+    """The layout of a model kind ("onepass", "decoder" or "encoder") for a model with `context` positions
+    and `n_segments` segment embeddings."""
     if n_segments < SEGMENTS_USED:
         raise ValueError(f"the row layouts use {SEGMENTS_USED} segments; the model has {n_segments}")
-    if kind == "onepass":  # its rows carry several targets each: dbmtl.data.onepass, built on this module
-        from .onepass import OnePassLayout
-
-        return OnePassLayout(alphabet, context)
     return LAYOUTS[kind](alphabet, context)

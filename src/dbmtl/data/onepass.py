@@ -1,4 +1,5 @@
-"""The one-pass rows: `<LOC> <MS> residues`, read both ways, every answer from one forward pass.
+"""The rows of the shipped kind, onepass: `<LOC> <MS> residues`, read both ways, every answer from one
+forward pass (the heads that read the answers and score them: dbmtl.model.heads).
 
 Column 0 (<LOC>) answers the location, column 1 (<MS>) membrane-bound or soluble, and residue k (column
 k + 2) its 8-state secondary structure over the <ss8:*> label tokens of the tied output head; the 3-state
@@ -15,11 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from ..tasks import LOCATIONS, MEMBRANE_LABELS, SS3_LABELS, SS8_LABELS, SS8_TO_SS3, TASKS
-from ..tokens import AMINO_ACIDS, Alphabet
-from .layouts import Example, Layout
+from ..tasks import LOCATIONS, MEMBRANE_LABELS, SS3_LABELS, SS8_LABELS, TASKS
+from ..tokens import Alphabet
+from .rows import Example, crop_ends
 
 PREFIX = 2  # <LOC> <MS> before the residues
 SEGMENT = 0
@@ -39,6 +39,10 @@ class OnePassExample:
 
 @dataclass
 class OnePassBatch:
+    """Right-padded rows of one-pass examples and every label they carry. Every row has the same shape:
+    column k at position k, all in segment 0 (dbmtl.model.heads.one_pass_logits), so a batch carries
+    neither."""
+
     inputs: torch.Tensor
     residues: torch.Tensor
     ss8: torch.Tensor
@@ -47,15 +51,6 @@ class OnePassBatch:
     ms: torch.Tensor
     valid: torch.Tensor
     lm_weights: torch.Tensor  # 1 on residues hidden for masked LM (set by mask_residues), else 0
-    causal: bool = False
-
-    @property
-    def positions(self) -> torch.Tensor:
-        return torch.arange(self.inputs.shape[1], device=self.inputs.device).expand_as(self.inputs)
-
-    @property
-    def segments(self) -> torch.Tensor:
-        return torch.full_like(self.inputs, SEGMENT)
 
     def to(self, device) -> "OnePassBatch":
         names = ("inputs", "residues", "ss8", "ss3", "loc", "ms", "valid", "lm_weights")
@@ -98,16 +93,23 @@ def location_target(location: str | None, locations: tuple[str, ...] | None) -> 
     return target
 
 
-class OnePassLayout(Layout):
+class OnePassLayout:
     """`<LOC> <MS> residues`, bidirectional: location at column 0, membrane at 1, residue k at k + 2."""
 
     kind = "onepass"
+
+    def __init__(self, alphabet: Alphabet, context: int):
+        self.alphabet, self.context = alphabet, context
 
     def max_residue_length(self) -> int:
         return self.context - PREFIX
 
     def protein_budget(self) -> int:
         return self.context - PREFIX
+
+    def crop_protein(self, sequence: str) -> str:
+        """A protein too long for one row keeps its first and last halves for the per-protein answers."""
+        return crop_ends(sequence, self.protein_budget())
 
     def row(self, sequence: str, masked_lm: bool = False) -> OnePassExample:
         """An unlabeled row of a sequence that fits; with masked_lm its residues may be hidden and scored."""
@@ -167,33 +169,3 @@ def one_pass_examples(data, layout: OnePassLayout, masked_lm: bool = False) -> l
         by_seq.setdefault(r.sequence, [None, None])[1] = r
     examples = (layout.example(res, prot, masked_lm) for res, prot in by_seq.values())
     return [ex for ex in examples if ex is not None]
-
-
-class OnePassHeads:
-    """Log-probabilities of every answer of a one-pass row, each a softmax over its own tokens."""
-
-    def __init__(self, alphabet: Alphabet, device=None):
-        def ids(tokens) -> torch.Tensor:
-            return torch.tensor([alphabet.index[t] for t in tokens], device=device)
-
-        self.ss8, self.loc, self.ms = (ids(TASKS[n].label_tokens) for n in ("ss8", "loc", "ms"))
-        self.aa = ids(AMINO_ACIDS)
-        self.aa_index = torch.full((len(alphabet),), -1, dtype=torch.long, device=device)
-        self.aa_index[self.aa] = torch.arange(len(self.aa), device=device)
-        # log of the (8, 3) 0/1 matrix saying which SS3 class each SS8 state falls in
-        member = torch.tensor([[float(SS8_TO_SS3[s8] == s3) for s3 in SS3_LABELS] for s8 in SS8_LABELS], device=device)
-        self.ss3_of_ss8 = member
-        self.log_member = member.log()
-
-    def ss8_ss3(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T, 8) and (B, T, 3) log-probabilities at every column; SS3 = log of the summed SS8 mass."""
-        ss8 = F.log_softmax(logits[..., self.ss8].float(), -1)
-        return ss8, torch.logsumexp(ss8.unsqueeze(-1) + self.log_member, dim=-2)
-
-    def protein(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 10) location and (B, 2) membrane log-probabilities, at <LOC> and <MS>."""
-        return (F.log_softmax(logits[:, 0, self.loc].float(), -1), F.log_softmax(logits[:, 1, self.ms].float(), -1))
-
-    def amino_acids(self, logits: torch.Tensor) -> torch.Tensor:
-        """(B, T, 25) amino-acid log-probabilities (masked LM)."""
-        return F.log_softmax(logits[..., self.aa].float(), -1)

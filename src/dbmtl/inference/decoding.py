@@ -21,7 +21,8 @@ import torch
 
 from ..data.batching import token_budget_batches
 from ..data.layouts import Batch, Example, Layout, answer_row, collate, encoder_row
-from ..data.onepass import PREFIX, OnePassHeads, OnePassLayout
+from ..data.onepass import PREFIX, OnePassLayout
+from ..model.heads import OnePassHeads
 from ..model.transformer import KVCache
 from ..tasks import SS3_LABELS, SS8_LABELS, SS8_TO_SS3, TASKS, Task
 from ..tokens import Alphabet

@@ -63,7 +63,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict):
         raise CheckpointError(f"{path / 'config.json'}: no 'model' section")
     try:
-        cfg = ModelConfig.from_dict(meta["model"])
+        cfg = ModelConfig.from_saved(meta["model"])
         tokens = _read_json(path / "vocab.json")
         alphabet = Alphabet(list(tokens["tokens"]))
     except (ValueError, TypeError, KeyError) as exc:

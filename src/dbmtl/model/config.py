@@ -98,6 +98,10 @@ def check_fields(obj, what: str, bounds: dict[str, Bound]) -> None:
 LABEL_INPUTS = ("teacher", "placeholder", "noised", "sampled")
 KINDS = ("decoder", "encoder", "onepass")
 BIDIRECTIONAL = ("encoder", "onepass")  # kinds whose labeled rows are read both ways
+# what `protein_pooling` and `conv_kernel` are when a config leaves them out: the shipped onepass model's,
+# and for the paper's kinds what they always were
+KIND_DEFAULTS = {"onepass": dict(protein_pooling="attention", conv_kernel=9),
+                 "encoder": dict(protein_pooling="cls", conv_kernel=0), "decoder": dict(protein_pooling="cls", conv_kernel=0)}
 
 # Sizes beyond these are typos (an extra zero), refused before any weight is allocated.
 MAX_PARAMS = 20_000_000_000
@@ -110,13 +114,18 @@ MODEL_BOUNDS = {
 
 @dataclass
 class ModelConfig:
-    """The transformer of both kinds (GPT-2 style, pre-LayerNorm, rotary positions, tied output).
+    """The transformer of every kind (GPT-2 style, pre-LayerNorm, rotary positions, tied output). The
+    defaults are the shipped model's (the bundled `default`): mini, onepass, a 9-wide convolution and
+    attention pooling; `protein_pooling` and `conv_kernel` left out (None) are the kind's own defaults
+    (the paper's kinds: "cls" and 0). A saved config.json is read with `from_saved`, which keeps what
+    older files meant.
 
     context: tokens the model attends over; the per-task layouts in `dbmtl.data.layouts` fit inside it.
     n_segments: rows of the segment embedding (the layouts use 2 + one per task).
-    kind: "decoder" (the paper: labels generated after `residues <CTRL>`) or "encoder" (the paper's named
-      fix: `<CTRL> residues` read both ways, an output at every residue; LM rows stay causal), or
-      "onepass" (`<LOC> <MS> residues` read both ways: all four answers from one pass, dbmtl.data.onepass).
+    kind: "onepass" (what ships: `<LOC> <MS> residues` read both ways, all four answers from one pass,
+      dbmtl.data.onepass and dbmtl.model.heads), or the paper's "decoder" (labels generated after
+      `residues <CTRL>`) or "encoder" (the paper's named fix: `<CTRL> residues` read both ways, an output
+      at every residue; LM rows stay causal).
     attention_dropout: dropout on the attention weights (None: the same as `dropout`).
       0 lets training use torch's fused attention kernels: with dropout there, the weights are formed
       and a mask drawn for each of them (docs/performance.md, "Attention dropout").
@@ -146,22 +155,26 @@ class ModelConfig:
     """
 
     vocab_size: int = 56
-    n_layer: int = 6
+    n_layer: int = 5
     n_head: int = 4
-    n_embd: int = 256
+    n_embd: int = 192
     context: int = 1024
     n_segments: int = 7
-    dropout: float = 0.0
+    dropout: float = 0.1
     attention_dropout: float | None = None
-    kind: str = "decoder"
+    kind: str = "onepass"
     rope_base: float = 1000.0
     label_inputs: str = "placeholder"
     label_noise: float = 0.5
-    protein_pooling: str = "cls"
-    conv_kernel: int = 0
+    protein_pooling: str | None = None
+    conv_kernel: int | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, "model config", MODEL_BOUNDS)
+        if self.kind in KIND_DEFAULTS:  # an unknown kind is refused below
+            for key, value in KIND_DEFAULTS[self.kind].items():
+                if getattr(self, key) is None:
+                    setattr(self, key, value)
         if self.n_embd % self.n_head:
             raise ValueError(f"model config: 'n_embd' {self.n_embd} is not divisible by 'n_head' {self.n_head}")
         if (self.n_embd // self.n_head) % 2:
@@ -190,6 +203,12 @@ class ModelConfig:
     def from_dict(cls, d: dict) -> "ModelConfig":
         return strict_from_dict(cls, d, "model config")
 
+    @classmethod
+    def from_saved(cls, d: dict) -> "ModelConfig":
+        """A model config as a model folder or checkpoint stores it: a key the file lacks (it was written
+        before the key existed) means what it meant then, SAVED_MODEL_DEFAULTS (a decoder, no convolution)."""
+        return strict_from_dict(cls, {**SAVED_MODEL_DEFAULTS, **d} if isinstance(d, dict) else d, "model config")
+
     def n_params(self) -> int:
         d = self.n_embd
         per_layer = 12 * d * d + 13 * d
@@ -199,6 +218,12 @@ class ModelConfig:
         return self.n_layer * per_layer + (self.vocab_size + self.n_segments) * d + 2 * d + pool
 
 
+# What a saved config.json without a key meant: the defaults every key had before the defaults became
+# the shipped model's. Files written since name every key.
+SAVED_MODEL_DEFAULTS = dict(vocab_size=56, n_layer=6, n_head=4, n_embd=256, context=1024, n_segments=7, dropout=0.0,
+                            attention_dropout=None, kind="decoder", rope_base=1000.0, label_inputs="placeholder",
+                            label_noise=0.5, protein_pooling="cls", conv_kernel=0)
+
 # paper: Elnaggar et al. (12 layers, hidden 1024, 16 heads, dropout 0.2, length 1024), ~152M parameters.
 # Others are sized for a 2-core CPU: tiny for tests, mini (2.4M) for the bundled model, small (5M).
 PRESETS: dict[str, dict] = {
@@ -206,5 +231,5 @@ PRESETS: dict[str, dict] = {
     "mini": dict(n_layer=5, n_head=4, n_embd=192, context=1024, dropout=0.1),
     "small": dict(n_layer=6, n_head=4, n_embd=256, context=1024, dropout=0.1),
     "base": dict(n_layer=8, n_head=6, n_embd=384, context=1024, dropout=0.1),
-    "paper": dict(n_layer=12, n_head=16, n_embd=1024, context=1024, dropout=0.2, label_inputs="teacher"),
+    "paper": dict(n_layer=12, n_head=16, n_embd=1024, context=1024, dropout=0.2, kind="decoder", label_inputs="teacher"),
 }

@@ -1,4 +1,5 @@
-"""Training configuration: a JSON file, with the paper's optimizer and schedule as defaults."""
+"""Training configuration: a JSON file, with the shipped model's recipe as defaults (configs/paper.json
+is the paper's)."""
 from __future__ import annotations
 
 import json
@@ -7,22 +8,31 @@ from pathlib import Path
 from typing import Literal
 
 from ..data.catalog import LM_SOURCES, LOCALIZATION_SOURCES
-from ..model.config import PRESETS, Bound, ModelConfig, check_fields, strict_from_dict
+from ..model.config import PRESETS, SAVED_MODEL_DEFAULTS, Bound, ModelConfig, check_fields, strict_from_dict
 from ..tasks import TASKS
 from .distributed import PARALLEL_MODES
 
 
-def model_from_spec(spec: dict) -> ModelConfig:
+def model_from_spec(spec: dict, defaults: dict | None = None) -> ModelConfig:
     """A model dict as training configs write it: {"preset": name, ...overrides}, or plain fields on top of
-    ModelConfig's defaults. Config files name a preset so that a recipe reads as "mini, but an encoder"."""
+    ModelConfig's defaults (or `defaults`, for saved files). Config files name a preset so that a recipe
+    reads as "mini, but an encoder"."""
     if not isinstance(spec, dict):
         raise ValueError(f"training config: 'model' must be an object such as {{\"preset\": \"tiny\"}}, not {spec!r}")
     spec = dict(spec)
     preset = spec.pop("preset", None)
     if preset is not None and (not isinstance(preset, str) or preset not in PRESETS):
         raise ValueError(f"training config: unknown model 'preset' {preset!r}; choose from {sorted(PRESETS)}")
-    return ModelConfig.from_dict({**(PRESETS[preset] if preset else {}), **spec})
+    return ModelConfig.from_dict({**(defaults or {}), **(PRESETS[preset] if preset else {}), **spec})
 
+
+SHIPPED_TASKS = {"lm": 0.25, "ss3": 1.0, "ss8": 1.0, "loc": 1.0, "ms": 0.5}
+# What a saved training config without a key meant: each key's default before the defaults became the
+# shipped recipe (the paper's schedule). Keys added since then keep their defaults.
+SAVED_TRAIN_DEFAULTS = dict(tasks={name: 1.0 for name in TASKS}, lm_objective="causal", localization_sources="subsets",
+                            lm_sources="mmseqs2", lr=2e-4, warmup_steps=16_000, decay_steps=250_000, max_steps=500_000,
+                            batch_tokens=32_768, task_batch_tokens={}, grad_accum=96, eval_every=1000,
+                            checkpoint_every=1000, valid_examples=128, out_dir="runs/paper")
 
 # Ranges of the numeric keys (steps may be 0: no warm-up, no decay, or a run that only writes its start).
 TRAIN_BOUNDS = {
@@ -37,8 +47,11 @@ TRAIN_BOUNDS = {
 
 @dataclass
 class TrainConfig:
-    """Defaults are the paper's: Adam, lr 2e-4, 16k warm-up steps, linear decay over 250k steps
-    (to `min_lr_ratio` x lr, then constant), 500k steps.
+    """Defaults are the shipped model's recipe from scratch (configs/selection/onepass_equal.json with the
+    bundled model's attention pooling): a mini onepass model, every task with masked LM at a quarter of
+    the weight, 1500 steps of one 16k-token micro-batch (4k for LM) on the widest localization and LM
+    data; Adam, lr 1e-3 after 80 warm-up steps, linear decay to `min_lr_ratio` x lr. A saved training
+    config (a checkpoint's state.json) is read with `from_saved`, which keeps what older files meant.
 
     The global batch is `grad_accum` micro-batches of up to `batch_tokens` tokens (per task with joint
     mixing), whatever the number of processes: under torchrun with N processes each one computes
@@ -46,40 +59,42 @@ class TrainConfig:
     own share of the LM corpus), so 1 process and N processes train on the same examples.
     """
 
-    model: ModelConfig = field(default_factory=lambda: ModelConfig(**PRESETS["paper"]))
-    tasks: dict[str, float] = field(default_factory=lambda: {name: 1.0 for name in TASKS})  # task weights
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tasks: dict[str, float] = field(default_factory=lambda: dict(SHIPPED_TASKS))  # task weights
     # "joint": every optimizer step sums one micro-batch of each task, weighted (stable: a task with one
     # label per protein cannot swing the shared weights on its own); "sample": each micro-batch is one
     # task drawn with probability proportional to its weight (cheaper steps, noisier).
     mixing: Literal["joint", "sample"] = "joint"
     # LM task of an encoder: "causal" (next residue, left-to-right rows, as the decoder) or "masked"
-    # (BERT: 15% of residues hidden, predicted from both sides, the same attention the other tasks use)
-    lm_objective: Literal["causal", "masked"] = "causal"
+    # (BERT: 15% of residues hidden, predicted from both sides, the same attention the other tasks use);
+    # left out: "masked" for the onepass kind (the only one it has), "causal" for the paper's kinds
+    lm_objective: Literal["causal", "masked"] | None = None
     mask_rate: float = 0.15
     lm_on_labeled: bool = False  # the LM task also reads the labeled training proteins' sequences
     mask_labeled: bool = False  # onepass kind: labeled rows also hide residues and predict them (masked LM)
     # where the training data come from (dbmtl.data.catalog): localization "subsets" (the default: what
     # the first models saw), "deeploc1" (the paper's DeepLoc 1.0 training partition) or
     # "deeploc1+deeploc2"; LM corpus "mmseqs2" (the default) or "mmseqs2+uniref"
-    localization_sources: Literal[LOCALIZATION_SOURCES] = "subsets"  # see dbmtl.data.catalog
-    lm_sources: Literal[LM_SOURCES] = "mmseqs2"
-    lr: float = 2e-4
-    warmup_steps: int = 16_000
-    decay_steps: int = 250_000
-    max_steps: int = 500_000
+    localization_sources: Literal[LOCALIZATION_SOURCES] = "deeploc1+deeploc2"  # see dbmtl.data.catalog
+    lm_sources: Literal[LM_SOURCES] = "mmseqs2+uniref"
+    lr: float = 1e-3
+    warmup_steps: int = 80
+    decay_steps: int = 1500
+    max_steps: int = 1500
     min_lr_ratio: float = 0.1
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     grad_clip: float = 1.0
-    batch_tokens: int = 32_768
+    batch_tokens: int = 16_384
     # per-task token budgets that replace batch_tokens for those tasks, e.g. {"loc": 8192}: a per-protein
-    # task gives one label per protein, so it can see more proteins per step without more steps
-    task_batch_tokens: dict[str, int] = field(default_factory=dict)
-    grad_accum: int = 96
-    eval_every: int = 1000
-    checkpoint_every: int = 1000
+    # task gives one label per protein, so it can see more proteins per step without more steps; left
+    # out: the recipe's {"lm": 4096} when LM is trained, else none
+    task_batch_tokens: dict[str, int] | None = None
+    grad_accum: int = 1
+    eval_every: int = 50
+    checkpoint_every: int = 25
     log_every: int = 10
-    valid_examples: int = 128
+    valid_examples: int = 200
     seed: int = 0
     # the validation sample's seed (None: `seed`): runs with different data orders keep one validation set
     valid_seed: int | None = None
@@ -94,13 +109,17 @@ class TrainConfig:
     data_dir: str | None = None
     corpus: str | None = None  # a `dbmtl prepare-corpus` folder for the LM task (default: data_dir's FASTA)
     data_workers: int = 0  # DataLoader processes per LM stream reading corpus shards (0: in the main process)
-    out_dir: str = "runs/paper"
+    out_dir: str = "runs/mini_onepass"
     # a model folder whose weights start the run ("default": the bundled model), e.g. an encoder's weights
     # for a onepass model of the same sizes; the step, optimizer and data positions start from zero
     init_from: str | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, "training config", TRAIN_BOUNDS)
+        if self.lm_objective is None:
+            self.lm_objective = "masked" if self.model.kind == "onepass" else "causal"
+        if self.task_batch_tokens is None:
+            self.task_batch_tokens = {"lm": 4096} if self.tasks.get("lm") else {}
         unknown = set(self.tasks) - set(TASKS)
         if unknown:
             raise ValueError(f"training config: 'tasks' has unknown tasks {sorted(unknown)}; tasks are {sorted(TASKS)}")
@@ -148,6 +167,15 @@ class TrainConfig:
         if "model" in d:
             d["model"] = model_from_spec(d["model"])
         return strict_from_dict(cls, d, "training config")
+
+    @classmethod
+    def from_saved(cls, d: dict) -> "TrainConfig":
+        """A training config as a checkpoint stores it (every key of its day, the model in full): a key the
+        file lacks means what it meant then (SAVED_TRAIN_DEFAULTS, for the model SAVED_MODEL_DEFAULTS)."""
+        if not isinstance(d, dict) or not isinstance(d.get("model"), dict):
+            raise ValueError(f"a saved training config is an object with a 'model' object, not {d!r}")
+        model = model_from_spec(d["model"], SAVED_MODEL_DEFAULTS)
+        return strict_from_dict(cls, {**SAVED_TRAIN_DEFAULTS, **d, "model": model}, "training config")
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":

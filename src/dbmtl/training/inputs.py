@@ -1,15 +1,16 @@
 """The data a run trains and validates on, built from TrainingData and the config: one pool of labeled
-examples per task, the LM corpus, the micro-batch slots that draw from them, and a fixed validation sample."""
+examples per task, the LM corpus, the micro-batch slots that draw from them, and the one rule that draws
+the fixed validation sample of every kind."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
-import torch
 
 from ..data.catalog import TrainingData
 from ..data.corpus import CorpusStream, FastaCorpus, WithLabeledSequences
-from ..data.layouts import Layout, mask_residues
+from ..data.layouts import Layout
 from ..data.pools import LabeledPool, labeled_examples
 from ..data.shards import CorpusShards
 from ..tokens import Alphabet
@@ -85,23 +86,20 @@ def lm_validation_rows(cfg: TrainConfig, data: TrainingData, alphabet: Alphabet,
     return rows[: cfg.valid_examples]
 
 
-def validation_examples(cfg: TrainConfig, tasks: dict[str, float], valid: TrainingData, data: TrainingData, layout: Layout,
-                        alphabet: Alphabet, masked: bool) -> dict[str, list]:
-    """A fixed random sample (its own seed) of each task's validation examples: files are often
-    sorted by class, so the first N would not be representative."""
-    n = cfg.valid_examples
-    seed = cfg.validation_seed
-    pick = np.random.default_rng(seed + 1)
+def validation_sample(cfg: TrainConfig, tasks: dict[str, float], candidates: Callable[[str], list],
+                      lm_rows: Callable[[], list], build: Callable[[str, object], object] | None = None) -> dict[str, list]:
+    """A fixed random sample (its own seed, `cfg.validation_seed`) of each labeled task's validation
+    candidates, `cfg.valid_examples` of them in their original order, made into rows by `build` (None:
+    left out); "lm" takes `lm_rows()`. Files are often sorted by class, so the first N would not be
+    representative. Tasks without a row are left out."""
+    pick = np.random.default_rng(cfg.validation_seed + 1)
     out = {}
     for name in tasks:
         if name == "lm":
-            out[name] = lm_validation_rows(cfg, data, alphabet, layout.context, masked)
-            if masked:  # the same hidden residues at every validation
-                fixed = torch.Generator().manual_seed(seed)
-                for ex in out[name]:
-                    ex.inputs, ex.weights = mask_residues(ex.inputs, ex.targets, alphabet, cfg.mask_rate, fixed)
-        else:
-            examples = labeled_examples(name, valid, layout)
-            chosen = sorted(pick.choice(len(examples), size=min(n, len(examples)), replace=False)) if examples else []
-            out[name] = [examples[i] for i in chosen]
+            out[name] = lm_rows()
+            continue
+        items = candidates(name)
+        chosen = sorted(pick.choice(len(items), size=min(cfg.valid_examples, len(items)), replace=False)) if items else []
+        rows = [items[i] if build is None else build(name, items[i]) for i in chosen]
+        out[name] = [row for row in rows if row is not None]
     return {k: v for k, v in out.items() if v}

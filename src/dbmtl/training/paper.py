@@ -1,13 +1,24 @@
-"""What the model reads while training and how it is scored: label inputs (true, hidden, noised or the
-model's own), one forward pass, and the weighted cross-entropy shared by training and validation."""
+"""Training the paper's kinds, the decoder and its named fix the encoder (configs/paper.json): every row
+carries one task's target, and every micro-batch is one task's rows.
+
+What such a model reads while training and how it is scored: label inputs (true, hidden, noised or the
+model's own), one forward pass, and the weighted cross-entropy shared by training and validation
+(`task_loss`); `PaperObjective` plugs them into the Trainer. The shipped kind trains in `onepass`.
+"""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.layouts import Batch
+from ..data.catalog import TrainingData
+from ..data.layouts import Batch, Layout, collate, mask_residues
+from ..data.pools import LabeledPool, labeled_examples
+from ..model.config import ModelConfig
 from ..tasks import TASKS
 from ..tokens import Alphabet
+from .config import TrainConfig
+from .inputs import Slot, labeled_pools, lm_validation_rows, validation_sample
 
 
 def label_input_tables(alphabet: Alphabet) -> torch.Tensor:
@@ -98,3 +109,59 @@ def task_loss(model: torch.nn.Module, batch: Batch, alphabet: Alphabet, label_in
     nll = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
     total = (nll * w.reshape(-1)).sum()
     return total / w.sum().clamp(min=1.0), total, logits
+
+
+class PaperObjective:
+    """The Trainer's kind-specific part for the decoder and encoder: one pool and one micro-batch kind per
+    task (its `groups` are the task weights), rows scored by `task_loss`."""
+
+    def __init__(self, cfg: TrainConfig, model: ModelConfig, alphabet: Alphabet, layout: Layout, device: torch.device):
+        self.cfg, self.alphabet, self.layout, self.device = cfg, alphabet, layout, device
+        self.masked_lm = cfg.lm_objective == "masked"
+        if self.masked_lm and model.kind == "decoder":
+            raise ValueError("lm_objective 'masked' needs a bidirectional model: set model kind 'encoder'")
+        self.label_inputs = model.label_inputs
+        self.label_noise = model.label_noise if self.label_inputs in ("noised", "sampled") else 0.0
+        self.groups = {t: w for t, w in cfg.tasks.items() if w > 0}
+        self.lm_row = None  # the corpus stream's own rows: causal, or masked as `masked_lm` says
+
+    def pools(self, train: TrainingData) -> dict[str, LabeledPool]:
+        return labeled_pools(self.groups, train, self.layout, self.cfg.seed)
+
+    def micro_batch(self, slot: Slot, task: str, pools: dict[str, LabeledPool]) -> Batch:
+        tokens = self.cfg.tokens_for(task)
+        examples = slot.lm.sample(tokens) if task == "lm" else pools[task].sample(slot.rng, tokens)
+        batch = collate(examples, self.alphabet.pad_id).to(self.device)
+        if task == "lm" and self.masked_lm:  # fresh residues hidden each time (torch's stream, like dropout)
+            batch.inputs, batch.weights = mask_residues(batch.inputs, batch.targets, self.alphabet, self.cfg.mask_rate)
+        return batch
+
+    def loss(self, model: torch.nn.Module, batch: Batch, task: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The micro-batch's loss, and the per-task losses to log."""
+        loss, _, _ = task_loss(model, batch, self.alphabet, self.label_inputs, self.label_noise)
+        return loss, {task: loss}
+
+    def validation_rows(self, valid: TrainingData, data: TrainingData) -> dict[str, list]:
+        """Each task's sampled validation examples; LM rows of a masked objective hide fixed residues."""
+        def lm_rows() -> list:
+            rows = lm_validation_rows(self.cfg, data, self.alphabet, self.layout.context, self.masked_lm)
+            if self.masked_lm:  # the same hidden residues at every validation
+                fixed = torch.Generator().manual_seed(self.cfg.validation_seed)
+                for ex in rows:
+                    ex.inputs, ex.weights = mask_residues(ex.inputs, ex.targets, self.alphabet, self.cfg.mask_rate, fixed)
+            return rows
+
+        return validation_sample(self.cfg, self.groups, lambda name: labeled_examples(name, valid, self.layout), lm_rows)
+
+    def validation_sums(self, model: torch.nn.Module, name: str, examples: list, offset: int) -> np.ndarray:
+        """(loss sum, loss weight, correct labels, labels) of one chunk of a task's validation examples."""
+        batch = collate(examples, self.alphabet.pad_id).to(self.device)
+        _, loss_sum, logits = task_loss(model, batch, self.alphabet, self.label_inputs)
+        w, targets = batch.weights, batch.targets
+        correct = labels = 0.0
+        if TASKS[name].labels:
+            ids = torch.tensor(self.alphabet.label_ids(TASKS[name]), device=self.device)
+            pred = ids[logits.float()[..., ids].argmax(-1)]
+            is_label = torch.isin(targets, ids) & (w > 0)
+            correct, labels = float((pred == targets)[is_label].sum()), float(is_label.sum())
+        return np.array([float(loss_sum), float(w.sum()), correct, labels])

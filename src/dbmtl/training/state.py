@@ -102,7 +102,7 @@ class RunDirectory:
         if ckpt is None:
             raise FileNotFoundError(f"nothing to resume: no checkpoint in {self.path / 'checkpoint'}")
         state = json.loads((ckpt / "state.json").read_text())
-        saved = TrainConfig.from_dict(state["train_config"])
+        saved = TrainConfig.from_saved(state["train_config"])
         if saved.model != self.model.cfg:
             raise ValueError(f"{ckpt} was trained with model {saved.model}, the config now asks for {self.model.cfg}")
         if saved.grad_accum != self.cfg.grad_accum or saved.seed != self.cfg.seed:

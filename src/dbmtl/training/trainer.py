@@ -1,6 +1,9 @@
 """The training loop: weighted task mixing, gradient accumulation, validation, checkpoints, resume.
-What the model reads and how it is scored are in `objectives`; the data in `inputs`; the run directory's
-files (checkpoint/, best/, log.jsonl) in `state`."""
+
+One loop for every model kind; what a kind's rows are, how they are batched and scored plug in as its
+objective: `onepass.OnePassObjective` for the shipped kind, `paper.PaperObjective` for the paper's
+decoder and encoder. The data are in `inputs`; the run directory's files (checkpoint/, best/,
+log.jsonl) in `state`."""
 from __future__ import annotations
 
 import logging
@@ -14,16 +17,20 @@ import torch
 from tqdm import tqdm
 
 from ..data.catalog import TrainingData
-from ..data.layouts import collate, layout_for, mask_residues
+from ..data.layouts import layout_for
 from ..model.checkpoint import load_checkpoint, model_folder
 from ..model.transformer import Transformer
 from ..tasks import TASKS
 from ..tokens import Alphabet
 from .config import TrainConfig
 from .distributed import gradient_sync, init_process_group, wrap_model
-from .inputs import Slot, labeled_pools, lm_corpus, make_slot, validation_examples
-from .objectives import task_loss
+from .inputs import Slot, lm_corpus, make_slot
+from .onepass import OnePassObjective
+from .paper import PaperObjective
 from .state import RunDirectory, saved_checkpoint
+
+# each model kind's objective: its pools, micro-batches, loss and validation rows
+OBJECTIVES = {"onepass": OnePassObjective, "decoder": PaperObjective, "encoder": PaperObjective}
 
 log = logging.getLogger("dbmtl")
 
@@ -51,15 +58,7 @@ def initialize_from(model: Transformer, folder: str) -> None:
 
 class Trainer:
     """One run: builds the model, its optimizer and its data from the config, then `fit` trains, validates
-    and checkpoints. Under torchrun each process is one Trainer computing its share of the slots.
-    A onepass model gets a OnePassTrainer (dbmtl.training.onepass): its micro-batches carry every task."""
-
-    def __new__(cls, cfg: TrainConfig, *args, **kwargs):
-        if cls is Trainer and cfg.model.kind == "onepass":
-            from .onepass import OnePassTrainer
-
-            cls = OnePassTrainer
-        return super().__new__(cls)
+    and checkpoints. Under torchrun each process is one Trainer computing its share of the slots."""
 
     def __init__(self, cfg: TrainConfig, data: TrainingData, out_dir: str | Path | None = None, progress: bool = True,
                  resuming: bool = False):
@@ -85,11 +84,7 @@ class Trainer:
         self.model.to(self.device)
         self.context = self.model.cfg.context
         self.layout = layout_for(self.model.cfg.kind, self.alphabet, self.context, self.model.cfg.n_segments)
-        self.label_inputs = self.model.cfg.label_inputs
-        self.label_noise = self.model.cfg.label_noise if self.label_inputs in ("noised", "sampled") else 0.0
-        self.masked_lm = cfg.lm_objective == "masked"
-        if self.masked_lm and self.model.cfg.kind == "decoder":
-            raise ValueError("lm_objective 'masked' needs a bidirectional model: set model kind 'encoder'")
+        self.objective = OBJECTIVES[self.model.cfg.kind](cfg, self.model.cfg, self.alphabet, self.layout, self.device)
         if data.settings and data.settings != cfg.data_settings():
             raise ValueError(f"the training data were built with {data.settings}, the config asks for {cfg.data_settings()}")
         self.wrapped = wrap_model(self.model, self.group, self.device, cfg.parallel)
@@ -102,21 +97,16 @@ class Trainer:
         self.weights = {t: w for t, w in cfg.tasks.items() if w > 0}
 
         train, valid = data.split("train"), data.split("valid")
-        self.pools = self._build_pools(train)
+        self.pools = self.objective.pools(train)
         self.corpus = lm_corpus(cfg, data, train) if "lm" in self.weights else None
         per_rank = cfg.grad_accum // self.group.world_size
         self.slots = [self._slot(j) for j in range(self.group.rank * per_rank, (self.group.rank + 1) * per_rank)]
-        self.valid = self._validation_examples(valid, data)
+        self.valid = self.objective.validation_rows(valid, data)
         log.info("training examples: %s", {k: len(v) for k, v in self.pools.items()})
 
-    def _build_pools(self, train: TrainingData) -> dict:
-        return labeled_pools(self.weights, train, self.layout, self.cfg.seed)
-
-    def _validation_examples(self, valid: TrainingData, data: TrainingData) -> dict[str, list]:
-        return validation_examples(self.cfg, self.weights, valid, data, self.layout, self.alphabet, self.masked_lm)
-
     def _slot(self, index: int, state: dict | None = None) -> Slot:
-        return make_slot(self.cfg, index, self.corpus, self.alphabet, self.context, self.masked_lm, state)
+        return make_slot(self.cfg, index, self.corpus, self.alphabet, self.context, self.objective.masked_lm, state,
+                         self.objective.lm_row)
 
     # -- one optimizer step -----------------------------------------------------------------------
     def _autocast(self):
@@ -124,10 +114,10 @@ class Trainer:
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
-    def _plan(self, slot: Slot, weights: dict[str, float] | None = None) -> list[tuple[str, float]]:
-        """(task, loss scale) of each micro-batch this slot contributes to one optimizer step (`weights`:
-        other micro-batch kinds than the tasks, with their weights)."""
-        weights = weights or self.weights
+    def _plan(self, slot: Slot) -> list[tuple[str, float]]:
+        """(micro-batch kind, loss scale) of each micro-batch this slot contributes to one optimizer step:
+        the objective's groups (the paper's kinds: one per task) with their weights."""
+        weights = self.objective.groups
         total = sum(weights.values())
         if self.cfg.mixing == "joint":
             return [(task, w / total) for task, w in weights.items()]
@@ -135,18 +125,8 @@ class Trainer:
         p = np.array([weights[n] for n in names], dtype=float)
         return [(names[int(slot.rng.choice(len(names), p=p / p.sum()))], 1.0)]
 
-    def _micro_batch(self, slot: Slot, task: str):
-        tokens = self.cfg.tokens_for(task)
-        examples = slot.lm.sample(tokens) if task == "lm" else self.pools[task].sample(slot.rng, tokens)
-        batch = collate(examples, self.alphabet.pad_id).to(self.device)
-        if task == "lm" and self.masked_lm:  # fresh residues hidden each time (torch's stream, like dropout)
-            batch.inputs, batch.weights = mask_residues(batch.inputs, batch.targets, self.alphabet, self.cfg.mask_rate)
-        return batch
-
-    def _loss(self, batch, task: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The micro-batch's loss, and the per-task losses to log."""
-        loss, _, _ = task_loss(self.wrapped, batch, self.alphabet, self.label_inputs, self.label_noise)
-        return loss, {task: loss}
+    def _micro_batch(self, slot: Slot, group: str):
+        return self.objective.micro_batch(slot, group, self.pools)
 
     def train_step(self) -> dict[str, float]:
         self.model.train()
@@ -161,13 +141,13 @@ class Trainer:
             # gradients are all-reduced once per step, in the last backward pass
             with gradient_sync(self.wrapped, i == len(passes) - 1):
                 with self._autocast():
-                    loss, parts = self._loss(batch, task)
+                    loss, parts = self.objective.loss(self.wrapped, batch, task)
                 (loss * scale / len(self.slots)).backward()
             value = loss.item()
             for name, part in parts.items():
                 losses.setdefault(name, []).append(value if part is loss else part.item())
             if problem is None and not math.isfinite(value):
-                problem = (0, f"the loss of task {task!r} is {value} in micro-batch {i + 1} of {len(passes)} (slot {slot.index})")
+                problem = (0, f"the {task!r} loss is {value} in micro-batch {i + 1} of {len(passes)} (slot {slot.index})")
         # grad_clip 0 clips nothing (the factor is exactly 1) but still gives the norm to check
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip or math.inf)
         norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # FSDP: a DTensor
@@ -209,24 +189,11 @@ class Trainer:
             sums = np.zeros(4)  # loss sum, loss weight, correct, labels
             for i in range(0, len(examples), 16):
                 with self._autocast():
-                    sums += self._validation_sums(name, examples[i : i + 16], i)
+                    sums += self.objective.validation_sums(self.model, name, examples[i : i + 16], i)
             result[name] = {"loss": sums[0] / max(sums[1], 1.0)}
             if TASKS[name].labels:
                 result[name].update(accuracy=sums[2] / max(sums[3], 1.0), n_labels=int(sums[3]))
         return result
-
-    def _validation_sums(self, name: str, examples: list, offset: int) -> tuple[float, float, float, float]:
-        """(loss sum, loss weight, correct labels, labels) of one chunk of a task's validation examples."""
-        batch = collate(examples, self.alphabet.pad_id).to(self.device)
-        _, loss_sum, logits = task_loss(self.model, batch, self.alphabet, self.label_inputs)
-        w, targets = batch.weights, batch.targets
-        correct = labels = 0.0
-        if TASKS[name].labels:
-            ids = torch.tensor(self.alphabet.label_ids(TASKS[name]), device=self.device)
-            pred = ids[logits.float()[..., ids].argmax(-1)]
-            is_label = torch.isin(targets, ids) & (w > 0)
-            correct, labels = float((pred == targets)[is_label].sum()), float(is_label.sum())
-        return float(loss_sum), float(w.sum()), correct, labels
 
     # -- persistence ----------------------------------------------------------------------------------
     def save(self) -> Path:
