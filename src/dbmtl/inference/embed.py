@@ -135,6 +135,8 @@ def embed_to_h5(predictor, records: Iterable, out: str | Path, per_residue: bool
 
 def _start(out: Path, staging: Path, resume: bool, log) -> bool:
     """Prepare the staging file; True when it is an interrupted run's, continued."""
+    tmp = staging.with_name(staging.name + ".tmp")
+    tmp.unlink(missing_ok=True)  # a copy a kill cut short
     if staging.exists():
         if resume and is_embeddings(staging):
             return True
@@ -144,7 +146,6 @@ def _start(out: Path, staging: Path, resume: bool, log) -> bool:
         log(f"discarding the interrupted run in {staging} (rerun with --resume to continue it)")
         staging.unlink()
     if out.exists() and resume:
-        tmp = staging.with_name(staging.name + ".tmp")
         shutil.copyfile(out, tmp)  # the complete proteins of out, continued in the copy
         os.replace(tmp, staging)
     elif out.exists():
