@@ -299,7 +299,7 @@ def probe(trainer, variants: list[str], warmup: int, steps: int, sync, say) -> d
             "step_s_mean": round(statistics.mean(times), 4), "step_s_median": round(statistics.median(times), 4),
             "new_shape_steps": len(fresh_s), "new_shape_step_s": round(statistics.mean(fresh_s), 4) if fresh_s else None,
             "seen_shape_steps": len(seen_s), "seen_shape_step_s": round(statistics.mean(seen_s), 4) if seen_s else None,
-            "distinct_shapes": len(shapes), "tokens_per_step": round((meter.tokens - tokens0) / len(times)),
+            "distinct_shapes": len(shapes), "shapes": sorted(shapes), "tokens_per_step": round((meter.tokens - tokens0) / len(times)),
             "flops_per_token": round((meter.flops - flops0) / max(1, meter.tokens - tokens0)),
         }
         # the run's steady rate: steps on shapes seen before where there are enough of them
@@ -364,7 +364,7 @@ def time_predict(model: Path, fasta: Path, n: int, out: Path, device: str, dtype
         wall = time.time() - t
         finished = sum(Journal.load(j).proteins for j in (out / STAGING).rglob(JOURNAL))
         return {**result, "finished": False, "proteins_done": finished, "wall_s": round(wall, 2),
-                "proteins_per_s": round(finished / wall, 1)}
+                "proteins_per_s": round(finished / wall, 1) if finished else None}
     wall = time.time() - t
     if child.returncode != 0:
         return {**result, "finished": False, "error": output.strip()[-500:]}
@@ -387,10 +387,6 @@ def run(args) -> None:
 
     pack_dir = Path(args.pack)
     manifest = json.loads((pack_dir / "manifest.json").read_text())
-    data_dir = pack_dir / "data"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    with tarfile.open(pack_dir / "data.tar.gz") as tar:
-        tar.extractall(data_dir, filter="data")
     cfg = TrainConfig.load(args.config or manifest["config"])
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
     run_dir = Path(args.run_dir or cfg.out_dir)
@@ -398,6 +394,9 @@ def run(args) -> None:
     work = run_dir.parent / f"{run_dir.name}.window"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    data_dir = work / "data"  # not in the packed folder: a dry run here would make the next carry too large
+    with tarfile.open(pack_dir / "data.tar.gz") as tar:
+        tar.extractall(data_dir, filter="data")
     changes = {"device": device, "out_dir": str(run_dir), "threads": args.threads or cfg.threads,
                "init_from": str(pack_dir / manifest["init_from"]) if manifest.get("init_from") else cfg.init_from}
     if args.model:

@@ -41,6 +41,7 @@ def test_pack_then_run_streams_the_best_weights_and_a_summary(tmp_path, data_dir
                            "--evals", "2", "--max-steps", "4", "--predict-proteins", "12", "--limit-records", "300", *tiny],
                           env=env, cwd=ROOT, timeout=300, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert sorted(p.name for p in pack.iterdir()) == ["data.tar.gz", "manifest.json"]  # the carry stays as packed
 
     # what comes back from a device: at most 8 files, 16 MiB each, plain names, no folders
     files = sorted(p.name for p in out.iterdir())
@@ -53,6 +54,8 @@ def test_pack_then_run_streams_the_best_weights_and_a_summary(tmp_path, data_dir
     assert all(v["steps"] == 3 and v["step_s_mean"] > 0 and v["new_shape_steps"] + v["seen_shape_steps"] == 3
                for v in probe.values())
     assert probe["fp32+buckets"]["shape_buckets"] == 64 and probe["fp32"]["shape_buckets"] == 0
+    assert all(c % 64 == 0 for _, c in probe["fp32+buckets"]["shapes"])  # the variant reached the trainer
+    assert any(c % 64 for _, c in probe["fp32"]["shapes"])
     run = summary["run"]
     assert run["steps"] == summary["plan"]["max_steps"] == 4 and [v["step"] for v in run["valid"]] == [2, 4]
     assert run["tokens"] > 0 and run["tokens_per_s"] > 0 and run["flops_per_token"] > 0
