@@ -23,7 +23,9 @@ def test_bad_config_is_a_clear_error(tmp_path):
         TrainConfig.load(tmp_path / "c.json")
 
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "configs"
+CONFIG_FILES = sorted(CONFIGS.rglob("*.json")) + sorted((ROOT / "experiments" / "configs").rglob("*.json"))
 
 
 def test_the_defaults_are_the_shipped_model_and_its_recipe():
@@ -34,7 +36,7 @@ def test_the_defaults_are_the_shipped_model_and_its_recipe():
     assert cfg.lm_objective == "masked" and cfg.task_batch_tokens == {"lm": 4096}
     assert cfg.data_settings() == {"localization_sources": "deeploc1+deeploc2", "lm_sources": "mmseqs2+uniref"}
     # the recipe from scratch: the onepass run of the equal-compute selection, with attention pooling
-    recipe = TrainConfig.load(CONFIGS / "selection" / "onepass_equal.json")
+    recipe = TrainConfig.load(ROOT / "experiments" / "configs" / "selection" / "onepass_equal.json")
     assert replace(recipe, model=replace(recipe.model, protein_pooling="attention"), threads=None,
                    out_dir=cfg.out_dir) == cfg
 
@@ -67,7 +69,7 @@ def test_saved_files_without_newer_keys_keep_what_they_meant(tmp_path):
 
 def test_every_config_file_names_its_model_kind():
     """So that no file changes meaning when a default does."""
-    for path in sorted(CONFIGS.rglob("*.json")):
+    for path in CONFIG_FILES:
         assert "kind" in json.loads(path.read_text())["model"], path
 
 
@@ -80,10 +82,9 @@ def test_paper_schedule():
 
 
 def test_every_shipped_config_is_valid():
-    """A typo in a config under configs/ must fail here, not hours into a script."""
-    paths = sorted((Path(__file__).resolve().parents[2] / "configs").rglob("*.json"))
-    assert len(paths) > 10
-    for path in paths:
+    """A typo in a config under configs/ or experiments/configs/ must fail here, not hours into a script."""
+    assert len(CONFIG_FILES) > 10
+    for path in CONFIG_FILES:
         cfg = TrainConfig.load(path)
         assert cfg.model.vocab_size == len(Alphabet())
         assert cfg.out_dir.startswith("runs/"), path

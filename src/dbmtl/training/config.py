@@ -47,11 +47,12 @@ TRAIN_BOUNDS = {
 
 @dataclass
 class TrainConfig:
-    """Defaults are the shipped model's recipe from scratch (configs/selection/onepass_equal.json with the
-    bundled model's attention pooling): a mini onepass model, every task with masked LM at a quarter of
-    the weight, 1500 steps of one 16k-token micro-batch (4k for LM) on the widest localization and LM
-    data; Adam, lr 1e-3 after 80 warm-up steps, linear decay to `min_lr_ratio` x lr. A saved training
-    config (a checkpoint's state.json) is read with `from_saved`, which keeps what older files meant.
+    """Defaults are the shipped model's recipe from scratch (experiments/configs/selection/onepass_equal.json
+    with the bundled model's attention pooling): a mini onepass model, every task with masked LM at a
+    quarter of the weight, 1500 steps of one 16k-token micro-batch (4k for LM) on the widest localization
+    and LM data; Adam, lr 1e-3 after 80 warm-up steps, linear decay to `min_lr_ratio` x lr. A saved
+    training config (a checkpoint's state.json) is read with `from_saved`, which keeps what older files
+    meant.
 
     The global batch is `grad_accum` micro-batches of up to `batch_tokens` tokens (per task with joint
     mixing), whatever the number of processes: under torchrun with N processes each one computes

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The v4 candidates and the equal-compute comparison, side by side on one GPU inside a time budget
-# (scripts/gpu_sweep.py), then each candidate's best/ exported in half precision and `dbmtl predict`
-# timed on the GPU. Usage: bash scripts/gpu_v4.sh [BUDGET_S=360] [OUT_ROOT=runs/v4]
-# Needs runs/v3_model (the bundled v3, taken from git: where configs/v4/sweep/mini_from_v3.json and
-# configs/v4/onepass_from_v3.json start) and the shared data ($DBMTL_DATA). With $OUT set (the lent
+# (experiments/gpu_sweep.py), then each candidate's best/ exported in half precision and `dbmtl predict`
+# timed on the GPU. Usage: bash experiments/gpu_v4.sh [BUDGET_S=360] [OUT_ROOT=runs/v4]
+# Needs runs/v3_model (the bundled v3, taken from git: where experiments/configs/v4/sweep/mini_from_v3.json and
+# experiments/configs/v4/onepass_from_v3.json start) and the shared data ($DBMTL_DATA). With $OUT set (the lent
 # device machine), the results are packed there: a file at most 15 MiB, one model of the two base
 # variants (the lower best validation loss). SWEEP=0: export, time and pack runs already there; DEVICE:
 # where predict is timed (default cuda).
@@ -13,11 +13,11 @@ budget=${1:-360}
 root=${2:-runs/v4}
 py=${PYTHON:-python3}
 bash scripts/model_from_git.sh e0163ef runs/v3_model
-[ "${SWEEP:-1}" = 0 ] || $py scripts/gpu_sweep.py configs/v4/sweep/*.json \
-    --fixed configs/selection/fourpass_equal.json configs/selection/onepass_equal.json \
+[ "${SWEEP:-1}" = 0 ] || $py experiments/gpu_sweep.py experiments/configs/v4/sweep/*.json \
+    --fixed experiments/configs/selection/fourpass_equal.json experiments/configs/selection/onepass_equal.json \
     --budget-s "$budget" --out-root "$root" --train-args "--threads 2"
 
-candidates=$(cd configs/v4/sweep && ls *.json | sed 's/\.json$//')
+candidates=$(cd experiments/configs/v4/sweep && ls *.json | sed 's/\.json$//')
 for name in $candidates; do
     [ -f "$root/$name/best/model.safetensors" ] && $py -m dbmtl.cli export "$root/$name/best" "$root/export/$name" --dtype float16
 done

@@ -3,7 +3,7 @@
 reports' separate intervals overlap long before a paired difference stops being clear; this is the paired
 view. It scores, it does not choose: models are chosen on validation data.
 
-    python scripts/paired_localization.py A=MODEL_DIR B=MODEL_DIR [--data-dir DIR] [--threads N]
+    python experiments/paired_localization.py A=MODEL_DIR B=MODEL_DIR [--data-dir DIR] [--threads N]
 """
 from __future__ import annotations
 

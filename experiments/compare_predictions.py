@@ -1,6 +1,6 @@
 """How often two `dbmtl predict` output folders give the same labels (e.g. --dtype fp32 vs bf16).
 
-    python scripts/compare_predictions.py out_fp32 out_bf16
+    python experiments/compare_predictions.py out_fp32 out_bf16
 """
 from __future__ import annotations
 

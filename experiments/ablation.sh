@@ -8,9 +8,9 @@
 #                 micro-batch: same micro-batches, more FLOPs.
 # Same data, optimizer and seed; each run's best/ is chosen on validation loss; test sets only score.
 # Interrupt at will and run again: finished runs and reports are kept, training resumes.
-#   bash scripts/ablation.sh            # all runs (hours on a 2-core CPU: 1,500 micro-batches per run)
-#   bash scripts/ablation.sh joint      # some of them
-#   THREADS=1 bash scripts/ablation.sh A B & THREADS=1 bash scripts/ablation.sh C D   # two lanes on 2 cores
+#   bash experiments/ablation.sh            # all runs (hours on a 2-core CPU: 1,500 micro-batches per run)
+#   bash experiments/ablation.sh joint      # some of them
+#   THREADS=1 bash experiments/ablation.sh A B & THREADS=1 bash experiments/ablation.sh C D   # two lanes on 2 cores
 #     (on this 2-core CPU a joint step took 5.5 s on 1 thread, 3.4 s on 2: two 1-thread lanes do more work; docs/results.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ out=docs/evaluation/ablation
 runs=("$@")
 [ ${#runs[@]} -gt 0 ] || runs=(joint decoder_teacher decoder_noised encoder_mlm_pool no_lm ss3_only loc_only ss8_only ms_only decoder_placeholder decoder_sampled)
 for name in "${runs[@]}"; do
-  cfg=configs/ablation/$name.json
+  cfg=experiments/configs/ablation/$name.json
   run=runs/ablation/$name
   resume=
   [ -f "$run/checkpoint/state.json" ] && resume=--resume

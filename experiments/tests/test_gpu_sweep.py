@@ -1,4 +1,4 @@
-"""scripts/gpu_sweep.py: configs trained side by side inside a wall-clock budget."""
+"""experiments/gpu_sweep.py: configs trained side by side inside a wall-clock budget."""
 from __future__ import annotations
 
 import importlib.util
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("gpu_sweep", ROOT / "scripts" / "gpu_sweep.py")
+spec = importlib.util.spec_from_file_location("gpu_sweep", ROOT / "experiments" / "gpu_sweep.py")
 gpu_sweep = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(gpu_sweep)
 
@@ -45,7 +45,7 @@ def test_budgeted_and_fixed_configs_run_side_by_side(tmp_path, data_dir):
     (tmp_path / "fixed.json").write_text(json.dumps(fixed))
     root = tmp_path / "runs"
     env = {**os.environ, "DBMTL_DATA": str(data_dir), "PYTHONPATH": str(ROOT / "src")}
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_sweep.py"), str(tmp_path / "budgeted.json"),
+    subprocess.run([sys.executable, str(ROOT / "experiments" / "gpu_sweep.py"), str(tmp_path / "budgeted.json"),
                     "--fixed", str(tmp_path / "fixed.json"), "--budget-s", "40", "--probe-steps", "8",
                     "--evals", "3", "--out-root", str(root), "--train-args", "--threads 1"],
                    check=True, env=env, cwd=tmp_path, timeout=600)

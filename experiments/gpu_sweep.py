@@ -8,7 +8,7 @@ validations (the run's best/ is chosen on them, validation data only). Configs g
 their own schedule (an equal-compute comparison; only checkpoints are written less often). The configs as run, steps included, are written to
 OUT_ROOT/configs/ so that each run can be repeated with `dbmtl train --config`.
 
-    python scripts/gpu_sweep.py configs/v4/*.json --fixed configs/selection/onepass_equal.json \
+    python experiments/gpu_sweep.py experiments/configs/v4/*.json --fixed experiments/configs/selection/onepass_equal.json \
         --budget-s 420 --out-root runs/v4
 """
 from __future__ import annotations

@@ -3,9 +3,9 @@ operators over a few steps, on any device. Written for the open question of docs
 ("Training on a GPU": bf16 autocast cost a fixed ~0.4 s per step there), and cheap to run first in a
 short device lease:
 
-    python scripts/profile_train_step.py configs/v4/sweep/mini_from_v3.json --precision bf16
-    python scripts/profile_train_step.py configs/v4/sweep/mini_from_v3.json --precision fp32
-    python scripts/profile_train_step.py configs/v4/sweep/mini_from_v3.json --attention-dropout 0
+    python experiments/profile_train_step.py experiments/configs/v4/sweep/mini_from_v3.json --precision bf16
+    python experiments/profile_train_step.py experiments/configs/v4/sweep/mini_from_v3.json --precision fp32
+    python experiments/profile_train_step.py experiments/configs/v4/sweep/mini_from_v3.json --attention-dropout 0
 """
 from __future__ import annotations
 

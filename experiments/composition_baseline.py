@@ -1,7 +1,7 @@
 """The composition baseline (dbmtl.evaluation.baselines) on the DeepLoc test set, trained on each choice of
 `localization_sources`: what amino-acid composition alone reaches with the data a model would see.
 
-    python scripts/composition_baseline.py [--data-dir DIR] [subsets deeploc1 deeploc1+deeploc2]
+    python experiments/composition_baseline.py [--data-dir DIR] [subsets deeploc1 deeploc1+deeploc2]
 """
 from __future__ import annotations
 

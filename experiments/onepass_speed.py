@@ -1,7 +1,7 @@
 """Prediction time of the four answers: a four-pass encoder vs a onepass model of the same size, side by
 side in one run (random weights: speed does not depend on them), interleaved repeats, one thread.
 
-    python scripts/onepass_speed.py [--proteins 100] [--repeats 3]
+    python experiments/onepass_speed.py [--proteins 100] [--repeats 3]
 """
 from __future__ import annotations
 

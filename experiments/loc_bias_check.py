@@ -12,7 +12,7 @@ Predicts the LOC validation proteins (the hold-out of the localization data the 
    per-class recall for each tau: whether the rare classes (Golgi, Lysosome, Peroxisome) can be bought
    and at what cost.
 
-usage: python scripts/loc_bias_check.py [--model default] [--threads 2]
+usage: python experiments/loc_bias_check.py [--model default] [--threads 2]
 """
 import argparse
 from collections import Counter
