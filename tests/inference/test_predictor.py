@@ -131,3 +131,10 @@ def test_embed_misuse_is_a_value_or_type_error():
     with pytest.raises(TypeError, match="sequence 2: a sequence must be a string, not int"):
         p.embed(["MKVL", 5])
     assert [e.shape[0] for e in p.embed(s for s in ["MKVL", "MK"])] == [4, 2]  # a generator is read once
+
+
+def test_embed_refuses_dna_unless_allowed():
+    p = tiny_predictor()
+    with pytest.raises(ValueError, match=r"protein 'seq2': looks like a nucleotide sequence"):
+        p.embed(["MKVL", HBB_CDS])
+    assert p.embed([HBB_CDS], allow_nucleotides=True)[0].shape[0] == len(HBB_CDS)

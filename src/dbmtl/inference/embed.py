@@ -92,7 +92,7 @@ def is_embeddings(path: str | Path) -> bool:
 def embed_to_h5(predictor, records: Iterable, out: str | Path, per_residue: bool = True, per_protein: bool = True,
                 key: str = "id", task: str = "ss8", chunk_size: int = 64, resume: bool = False,
                 on_chunk: Callable[[int], None] | None = None, model_name: str = "",
-                log: Callable[[str], None] = _stderr) -> EmbedRun:
+                log: Callable[[str], None] = _stderr, allow_nucleotides: bool = False) -> EmbedRun:
     """Embed `records` (with .id, .description, .sequence; read lazily) into the HDF5 file `out`,
     transactionally (module docstring)."""
     try:
@@ -117,7 +117,8 @@ def embed_to_h5(predictor, records: Iterable, out: str | Path, per_residue: bool
             continued = _start(out, staging, resume, log)
             try:
                 with h5py.File(staging, "a") as h5:
-                    _fill(h5, predictor, records, groups, key, task, chunk_size, resume, on_chunk, model_name, run)
+                    _fill(h5, predictor, records, groups, key, task, chunk_size, resume, on_chunk, model_name, run,
+                          allow_nucleotides)
             except BaseException:
                 if run.written == 0 and not continued:
                     staging.unlink(missing_ok=True)
@@ -153,7 +154,8 @@ def _start(out: Path, staging: Path, resume: bool, log) -> bool:
     return False
 
 
-def _fill(h5, predictor, records, groups, key, task, chunk_size, resume, on_chunk, model_name, run) -> None:
+def _fill(h5, predictor, records, groups, key, task, chunk_size, resume, on_chunk, model_name, run,
+          allow_nucleotides) -> None:
     """Embed every protein not yet complete in `h5`, chunk by chunk, flushing after each."""
     fingerprint = predictor.meta.get("fingerprint", "")
     if resume:
@@ -171,7 +173,7 @@ def _fill(h5, predictor, records, groups, key, task, chunk_size, resume, on_chun
     chunk: list = []
 
     def flush():
-        states = predictor.embed([r.sequence for r in chunk], task=task)
+        states = predictor.embed([r.sequence for r in chunk], task=task, allow_nucleotides=allow_nucleotides)
         for record, residues in zip(chunk, states):
             name = protein_key(record, key)
             if "per_residue" in groups:
@@ -210,6 +212,6 @@ def embed_fasta(predictor, fasta: str | Path, out: str | Path, skip_invalid: boo
     skipped = SkipReport()
     records = read_fasta(fasta, skip_invalid=skip_invalid, report=skipped, allow_nucleotides=allow_nucleotides)
     with tqdm(unit=" proteins", disable=not progress, desc="embed") as bar:
-        run = embed_to_h5(predictor, records, out, on_chunk=bar.update, **options)
+        run = embed_to_h5(predictor, records, out, on_chunk=bar.update, allow_nucleotides=allow_nucleotides, **options)
     run.skipped = skipped
     return run

@@ -167,11 +167,11 @@ class Predictor:
         strategy = RESIDUE_STRATEGIES[mode]
         return windowed(sequences, self.layout.max_residue_length(), lambda pieces: strategy(self.runner, task, pieces))
 
-    def embed(self, sequences: Sequence[str], task: str = "ss8") -> list[np.ndarray]:
+    def embed(self, sequences: Sequence[str], task: str = "ss8", allow_nucleotides: bool = False) -> list[np.ndarray]:
         """(L, n_embd) float32 per-residue embeddings: the final hidden states the output head reads, from
         the row of `task` (see decoding.residue_states), long proteins in windows as for prediction. A
-        per-protein embedding is their mean over residues (dbmtl.inference.embed). Letters are checked as
-        for predict; a DNA-like sequence is not refused here but by the FASTA reader of `dbmtl embed`."""
+        per-protein embedding is their mean over residues (dbmtl.inference.embed). Sequences are checked as
+        for predict: a DNA- or RNA-looking one is refused unless allow_nucleotides."""
         if not isinstance(task, str) or task not in OUTPUT_TASKS:
             raise ValueError(f"task must be one of {', '.join(OUTPUT_TASKS)}, not {task!r}")
         if isinstance(sequences, (str, bytes)):
@@ -180,7 +180,7 @@ class Predictor:
         for n, seq in enumerate(sequences, 1):
             if not isinstance(seq, str):
                 raise TypeError(f"sequence {n}: a sequence must be a string, not {type(seq).__name__}")
-            check_sequence(f"seq{n}", seq, allow_nucleotides=True)
+            check_sequence(f"seq{n}", seq, allow_nucleotides)
         return windowed(sequences, self.layout.max_residue_length(),
                         lambda pieces: residue_states(self.runner, self.layout, TASKS[task], pieces))
 
