@@ -144,8 +144,10 @@ def test_resume_is_exact_for_onepass(tmp_path, data):
 
 
 def test_onepass_configs_are_checked(tmp_path, data):
+    assert tiny_train_config(tmp_path, model=ONEPASS, tasks={"lm": 1, "ss3": 1}).lm_objective == "masked"  # its only LM
     with pytest.raises(ValueError, match="masked"):
-        Trainer(tiny_train_config(tmp_path, model=ONEPASS, tasks={"lm": 1, "ss3": 1}), data, progress=False)
+        Trainer(tiny_train_config(tmp_path, model=ONEPASS, tasks={"lm": 1, "ss3": 1}, lm_objective="causal"), data,
+                progress=False)
     with pytest.raises(ValueError, match="mask_labeled"):
         tiny_train_config(tmp_path, model={"preset": "tiny", "kind": "encoder"}, mask_labeled=True)
     sample = tiny_train_config(tmp_path, model=ONEPASS, mixing="sample", tasks={"ss8": 1, "loc": 1}, max_steps=2)
