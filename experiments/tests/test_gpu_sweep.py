@@ -36,8 +36,8 @@ def test_probe_rates_time_steps_after_the_first_logged_one_and_the_validation_be
 
 
 def test_budgeted_and_fixed_configs_run_side_by_side(tmp_path, data_dir):
-    base = {"model": {"preset": "tiny", "kind": "onepass"}, "tasks": {"ss8": 1.0, "loc": 1.0},
-            "lr": 1e-3, "warmup_steps": 5, "batch_tokens": 1024, "valid_examples": 16, "log_every": 2,
+    base = {"model": {"preset": "tiny", "kind": "onepass", "protein_pooling": "cls", "conv_kernel": 0},
+            "tasks": {"ss8": 1.0, "loc": 1.0}, "localization_sources": "subsets", "lm_sources": "mmseqs2", "lr": 1e-3, "warmup_steps": 5, "batch_tokens": 1024, "valid_examples": 16, "log_every": 2,
             "grad_accum": 1, "seed": 0, "precision": "fp32"}
     budgeted = {**base, "max_steps": 10_000, "decay_steps": 10_000, "eval_every": 100, "checkpoint_every": 100}
     fixed = {**base, "max_steps": 12, "decay_steps": 12, "eval_every": 6, "checkpoint_every": 6}
