@@ -1,5 +1,5 @@
 """A checkpoint written by the trainer as it was before the kinds became objectives of one loop
-(tests/fixtures/onepass_step2, written by the code of 1f026c7 with its make_fixture.py: a tiny onepass
+(tests/fixtures/onepass_step2, written by the code of a0c3e51 with its make_fixture.py: a tiny onepass
 model at step 2 of 4, and the log of the same run never stopped) resumes and ends with that run's numbers."""
 import json
 import shutil
