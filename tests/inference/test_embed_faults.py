@@ -4,45 +4,26 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers import tiny_predictor
+from helpers import kill_after_first_write, random_fasta, saved_tiny_model, second_run_during_first
 
 from dbmtl.cli import main
 from dbmtl.inference.embed import staging_file
-from dbmtl.model.checkpoint import save_checkpoint
 
 h5py = pytest.importorskip("h5py", reason="the embed extra (h5py) is not installed")
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 KILLS = int(os.environ.get("DBMTL_FAULT_TRIALS", "4"))  # more for a campaign (docs/reliability.md)
-# `dbmtl embed` slowed down by 0.2 s per chunk: still running when a second run starts
-SLOW = r"""
-import sys, time
-from dbmtl.inference.predictor import Predictor
-embed = Predictor.embed
-Predictor.embed = lambda self, *a, **k: (time.sleep(0.2), embed(self, *a, **k))[1]
-from dbmtl.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """A tiny model, a 120-protein input, an earlier embeddings file of another input."""
     root = tmp_path_factory.mktemp("embed")
-    p = tiny_predictor(kind="encoder", conv_kernel=3)
-    model = save_checkpoint(root / "model", p.model, p.alphabet)
-    rng = random.Random(0)
-    fasta = root / "in.fasta"
-    fasta.write_text("".join(f">p{i}\n{''.join(rng.choice('ACDEFGHIKLMNPQRSTVWY') for _ in range(rng.randint(40, 200)))}\n"
-                             for i in range(120)))
+    model = saved_tiny_model(root / "model")
+    fasta = random_fasta(root / "in.fasta", 120, (40, 200), random.Random(0))
     earlier = root / "earlier.h5"
     other = root / "other.fasta"
     other.write_text(">old1\nMKTAYIAKQR\n>old2\nMSTNPK\n")
@@ -107,23 +88,14 @@ def test_killed_mid_run_keeps_the_earlier_file_and_resumes(setup, tmp_path):
     out = tmp_path / "e.h5"
     out.write_bytes(earlier.read_bytes())
     before = out.read_bytes()
-    env = {**os.environ, "PYTHONPATH": SRC}
     rng = random.Random(3)
     killed = 0
     for attempt in range(KILLS):
         staged = staging_file(out)
         extra = ["--chunk-size", "4", *(["--resume"] if staged.exists() else [])]
-        seen = staged.stat().st_mtime_ns if staged.exists() else None
-        proc = subprocess.Popen([sys.executable, "-m", "dbmtl.cli", *embed_args(fasta, out, model, *extra)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 120  # this run's first write to the staging file, then a random instant
-        while time.time() < deadline and proc.poll() is None and (
-                not staged.exists() or staged.stat().st_mtime_ns == seen):
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.3))
-        proc.send_signal(signal.SIGKILL)
-        code = proc.wait()
-        assert "Traceback" not in proc.stderr.read()
+        # this run's first write to the staging file, then a random instant
+        code, _, err = kill_after_first_write(embed_args(fasta, out, model, *extra), staged, rng, jitter_s=0.3, wait_s=120)
+        assert "Traceback" not in err
         if code == 0:
             break
         killed += 1
@@ -154,19 +126,10 @@ def test_resume_keeps_the_proteins_of_the_file_and_checks_the_task_row(setup, tm
 def test_a_second_run_on_the_same_file_is_refused(setup, tmp_path):
     model, fasta, earlier = setup
     out = tmp_path / "e.h5"
-    env = {**os.environ, "PYTHONPATH": SRC}
-    first = subprocess.Popen([sys.executable, "-c", SLOW, *embed_args(fasta, out, model, "--chunk-size", "2")],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and first.poll() is None and not staging_file(out).exists():
-        time.sleep(0.01)
-    assert first.poll() is None, "the first run ended before the second could start"
-    second = subprocess.run([sys.executable, "-m", "dbmtl.cli", *embed_args(fasta, out, model)], env=env,
-                            capture_output=True, text=True, timeout=120)
-    assert first.poll() is None, "the first run ended before the second was refused: no test"
-    _, first_err = first.communicate(timeout=300)
+    second, first_code, first_err = second_run_during_first(embed_args(fasta, out, model, "--chunk-size", "2"),
+                                                            embed_args(fasta, out, model), "embed", staging_file(out))
     assert second.returncode == 2
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1 and "in use by another dbmtl run" in lines[0]
-    assert first.returncode == 0, first_err
+    assert first_code == 0, first_err
     assert len(contents(out)) == 2 * 120

@@ -13,37 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import tiny_predictor
+from helpers import KILL_AT_BYTE, child, cli_env, kill_after_first_write, random_fasta, saved_tiny_model
 
 from dbmtl.cli import main
 from dbmtl.inference.stream import STAGING
-from dbmtl.model.checkpoint import save_checkpoint
 
 OUTPUTS = ("residues.tsv", "proteins.tsv", "predictions.jsonl")
 TRIALS = int(os.environ.get("DBMTL_FAULT_TRIALS", "4"))  # more for a campaign (docs/reliability.md)
-
-# Runs `dbmtl predict` in a child that dies (SIGKILL-like: os._exit, no clean-up) once its output writes
-# reach a byte offset; the bytes before the offset reach the file, as in a kill mid-write.
-KILL_AT_BYTE = r"""
-import os, sys
-from dbmtl.inference import writers
-
-limit, written = int(sys.argv[1]), [0]
-append = writers.PredictionWriter.append
-
-def dying_append(self, name, text):
-    room = limit - written[0]
-    if len(text) >= room:
-        append(self, name, text[:room])
-        self.files[name].flush()
-        os._exit(137)
-    written[0] += len(text)
-    append(self, name, text)
-
-writers.PredictionWriter.append = dying_append
-from dbmtl.cli import main
-sys.exit(main(sys.argv[2:]))
-"""
 
 # A file-size limit: writes past it fail with EFBIG, as writes to a full disk fail with ENOSPC.
 SIZE_LIMIT = r"""
@@ -60,12 +36,8 @@ sys.exit(main(sys.argv[2:]))
 def setup(tmp_path_factory):
     """A tiny model, a 40-protein input and the files of one uninterrupted run."""
     root = tmp_path_factory.mktemp("faults")
-    p = tiny_predictor(kind="encoder", conv_kernel=3)
-    model = save_checkpoint(root / "model", p.model, p.alphabet)
-    rng = random.Random(0)
-    fasta = root / "in.fasta"
-    fasta.write_text("".join(f">p{i} protein {i}\n{''.join(rng.choice('ACDEFGHIKLMNPQRSTVWY') for _ in range(rng.randint(20, 90)))}\n"
-                             for i in range(40)))
+    model = saved_tiny_model(root / "model")
+    fasta = random_fasta(root / "in.fasta", 40, (20, 90), random.Random(0), name="p{i} protein {i}")
     whole = root / "whole"
     assert main(predict_args(fasta, whole, model)) == 0
     return model, fasta, {name: (whole / name).read_bytes() for name in OUTPUTS}
@@ -74,12 +46,6 @@ def setup(tmp_path_factory):
 def predict_args(fasta, out, model, *extra):
     return ["predict", str(fasta), "-o", str(out), "--model", str(model), "--quiet", "--chunk-size", "7",
             "--threads", "1", *extra]
-
-
-def child(script: str, *args) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
-    return subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, env=env,
-                          timeout=120)
 
 
 def snapshot(out: Path) -> dict:
@@ -134,7 +100,6 @@ def test_killed_at_random_byte_offsets_then_resumed(setup, tmp_path):
 @pytest.mark.parametrize("seed", range(2, 2 + max(1, TRIALS - 1)))
 def test_killed_at_random_times_then_resumed(setup, tmp_path, seed):
     model, fasta, expected = setup
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
     rng = random.Random(seed)
     out = previous_run(tmp_path, model)
     before = snapshot(out)
@@ -142,18 +107,9 @@ def test_killed_at_random_times_then_resumed(setup, tmp_path, seed):
     mid_run = 0
     for _ in range(3):
         args = predict_args(fasta, out, model, *(["--resume"] if journal.exists() else []))
-        seen = journal.stat().st_mtime_ns if journal.exists() else None
-        proc = subprocess.Popen([sys.executable, "-m", "dbmtl.cli", *args], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 60  # wait for this run's first journal write, then kill at a random instant
-        while time.time() < deadline and proc.poll() is None and (
-                not journal.exists() or journal.stat().st_mtime_ns == seen):
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.1))  # the rest of the run takes a few tenths of a second
-        running = proc.poll() is None
-        proc.send_signal(signal.SIGKILL)
-        code = proc.wait()
-        assert "Traceback" not in proc.stderr.read()
+        # this run's first journal write, then a random instant: the rest of the run takes a few tenths of a second
+        code, running, err = kill_after_first_write(args, journal, rng, jitter_s=0.1, wait_s=60)
+        assert "Traceback" not in err
         if code == 0 or finished(out, expected):  # the kill came after the last write
             break
         mid_run += running and journal.exists()
@@ -186,10 +142,9 @@ def test_a_full_disk_stops_cleanly_and_resume_finishes(setup, tmp_path, limit):
 
 def test_ctrl_c_stops_cleanly_and_resume_finishes(setup, tmp_path):
     model, fasta, _ = setup
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "dbmtl.cli", *predict_args(fasta, out, model, "--chunk-size", "1")],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     journal = out / STAGING / "journal.json"
     deadline = time.time() + 60
     while time.time() < deadline and not (journal.exists() and '"proteins": 0' not in journal.read_text()):

@@ -4,7 +4,6 @@ exactly the files of one uninterrupted run; the default files are the same with 
 from __future__ import annotations
 
 import csv
-import os
 import random
 import subprocess
 import sys
@@ -13,42 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import tiny_predictor
+from helpers import KILL_AT_BYTE, child, cli_env, random_fasta, saved_tiny_model
 
 from dbmtl.cli import main
 from dbmtl.inference.formats import confidence_digits, horiz_text, ss2_text
 from dbmtl.inference.predictor import ProteinPrediction
 from dbmtl.inference.stream import RECORD, STAGING
 from dbmtl.inference.writers import safe_name
-from dbmtl.model.checkpoint import save_checkpoint
 from dbmtl.readers.fasta import read_fasta
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "proteins.fasta"
 DEFAULTS = ("residues.tsv", "proteins.tsv", "predictions.jsonl")
-SRC = Path(__file__).resolve().parents[2] / "src"
-
-# `dbmtl predict` in a child that dies (os._exit, no clean-up) once its writes reach a byte offset
-KILL_AT_BYTE = r"""
-import os, sys
-from dbmtl.inference import writers
-
-limit, written = int(sys.argv[1]), [0]
-append = writers.PredictionWriter.append
-
-def dying_append(self, name, text):
-    room = limit - written[0]
-    if len(text) >= room:
-        append(self, name, text[:room])
-        self.files[name].flush()
-        os._exit(137)
-    written[0] += len(text)
-    append(self, name, text)
-
-writers.PredictionWriter.append = dying_append
-from dbmtl.cli import main
-sys.exit(main(sys.argv[2:]))
-"""
-
 
 def tree(out: Path) -> dict:
     """Every published file (staging aside), by path relative to the output folder."""
@@ -157,22 +131,17 @@ def test_bad_formats_are_one_line_and_exit_2(tmp_path, capsys, args, message):
 
 
 def test_killed_mid_write_then_resumed_gives_the_files_of_one_run(tmp_path):
-    p = tiny_predictor(kind="encoder", conv_kernel=3)
-    model = save_checkpoint(tmp_path / "model", p.model, p.alphabet)
+    model = saved_tiny_model(tmp_path / "model")
     rng = random.Random(0)
-    fasta = tmp_path / "in.fasta"
-    fasta.write_text("".join(f">p/{i} protein {i}\n{''.join(rng.choice('ACDEFGHIKLMNPQRSTVWY') for _ in range(rng.randint(20, 130)))}\n"
-                             for i in range(15)))
+    fasta = random_fasta(tmp_path / "in.fasta", 15, (20, 130), rng, name="p/{i} protein {i}")
     args = ["--model", str(model), "--quiet", "--chunk-size", "4", "--threads", "1", "--formats", "ss2,horiz,fasta"]
     assert main(["predict", str(fasta), "-o", str(tmp_path / "whole"), *args]) == 0
     expected = tree(tmp_path / "whole")
     assert len([n for n in expected if n.startswith("ss2/")]) == 15  # '/' in ids escaped, one file each
     total = sum(len(v) for k, v in expected.items() if k != RECORD)
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
     for trial, offset in enumerate([rng.randrange(total // 4, total) for _ in range(3)]):
         out = tmp_path / f"t{trial}"
-        killed = subprocess.run([sys.executable, "-c", KILL_AT_BYTE, str(offset), "predict", str(fasta), "-o", str(out),
-                                 *args], capture_output=True, text=True, env=env, timeout=120)
+        killed = child(KILL_AT_BYTE, offset, "predict", fasta, "-o", out, *args)
         assert killed.returncode == 137, killed.stderr
         assert tree(out) == {}  # nothing published, no stray per-protein file
         assert main(["predict", str(fasta), "-o", str(out), *args, "--resume"]) == 0
@@ -180,15 +149,11 @@ def test_killed_mid_write_then_resumed_gives_the_files_of_one_run(tmp_path):
 
 
 def test_two_processes_write_the_formats_one_writes(tmp_path):
-    p = tiny_predictor(kind="encoder", conv_kernel=3)
-    model = save_checkpoint(tmp_path / "model", p.model, p.alphabet)
-    fasta = tmp_path / "in.fasta"
-    rng = random.Random(3)
-    fasta.write_text("".join(f">s{i}\n{''.join(rng.choice('ACDEFGHIKLMNPQRSTVWY') for _ in range(rng.randint(15, 80)))}\n"
-                             for i in range(11)))
+    model = saved_tiny_model(tmp_path / "model")
+    fasta = random_fasta(tmp_path / "in.fasta", 11, (15, 80), random.Random(3), name="s{i}")
     args = ["--model", str(model), "--quiet", "--chunk-size", "3", "--threads", "1", "--formats", "ss2,horiz,fasta"]
     assert main(["predict", str(fasta), "-o", str(tmp_path / "one"), *args]) == 0
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(SRC)}
+    env = cli_env(OMP_NUM_THREADS="1")
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                           "-m", "dbmtl.cli", "predict", str(fasta), "-o", str(tmp_path / "two"), *args],
                          env=env, capture_output=True, text=True, timeout=240)

@@ -2,45 +2,26 @@
 finished run, and a run that fails before its first protein."""
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from helpers import tiny_predictor
+from helpers import random_fasta, saved_tiny_model, second_run_during_first
 
 from dbmtl.cli import main
 from dbmtl.inference.stream import STAGING
-from dbmtl.model.checkpoint import save_checkpoint
 
 OUTPUTS = ("residues.tsv", "proteins.tsv", "predictions.jsonl")
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-# `dbmtl predict` slowed down by 0.2 s per chunk: still running when a second run starts
-SLOW = r"""
-import sys, time
-from dbmtl.inference.predictor import Predictor
-predict = Predictor.predict
-Predictor.predict = lambda self, *a, **k: (time.sleep(0.2), predict(self, *a, **k))[1]
-from dbmtl.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    p = tiny_predictor(kind="encoder", conv_kernel=3)
-    return save_checkpoint(tmp_path_factory.mktemp("guards") / "model", p.model, p.alphabet)
+    return saved_tiny_model(tmp_path_factory.mktemp("guards") / "model")
 
 
 def fasta_of(path: Path, n: int, seed: int = 0, prefix: str = "p") -> Path:
-    rng = random.Random(seed)
-    path.write_text("".join(f">{prefix}{i}\n{''.join(rng.choice('ACDEFGHIKLMNPQRSTVWY') for _ in range(rng.randint(30, 120)))}\n"
-                            for i in range(n)))
-    return path
+    return random_fasta(path, n, (30, 120), random.Random(seed), name=prefix + "{i}")
 
 
 def args_of(fasta, out, model, *extra) -> list[str]:
@@ -54,22 +35,13 @@ def ids(out: Path) -> list[str]:
 def test_a_second_run_on_the_same_folder_is_refused_and_the_first_finishes(model, tmp_path):
     first_in, second_in = fasta_of(tmp_path / "a.fasta", 100), fasta_of(tmp_path / "b.fasta", 5, seed=1, prefix="q")
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": SRC}
-    first = subprocess.Popen([sys.executable, "-c", SLOW, *args_of(first_in, out, model, "--chunk-size", "2")],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     journal = out / STAGING / "journal.json"
-    deadline = time.time() + 120
-    while time.time() < deadline and first.poll() is None and not journal.exists():
-        time.sleep(0.02)
-    assert first.poll() is None, "the first run ended before the second could start"
-    second = subprocess.run([sys.executable, "-m", "dbmtl.cli", *args_of(second_in, out, model)], env=env,
-                            capture_output=True, text=True, timeout=120)
-    assert first.poll() is None, "the first run ended before the second was refused: no test"
-    first_out, first_err = first.communicate(timeout=300)
+    second, first_code, first_err = second_run_during_first(args_of(first_in, out, model, "--chunk-size", "2"),
+                                                            args_of(second_in, out, model), "predict", journal)
     assert second.returncode == 2
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1 and "in use by another dbmtl run" in lines[0] and str(out) in lines[0]
-    assert first.returncode == 0, first_err
+    assert first_code == 0, first_err
     assert ids(out) == [f"p{i}" for i in range(100)]  # the first run's proteins, all of them
     assert not (out / STAGING).exists()
     assert main(args_of(second_in, out, model)) == 0  # the lock went with the first run
