@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import time
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -162,33 +161,15 @@ def test_installed_serve_extra_serves_the_page(installed):
     pytest.importorskip("uvicorn", reason="the serve extra is not installed")
     import urllib.request
 
-    from dbmtl.service.load import free_port, get_json, post
+    from dbmtl.service.load import get_json, post, running_server
 
-    env, work = installed.env, installed.work
-    url = f"http://127.0.0.1:{free_port()}"
-    log = (work / "serve.log").open("w")
-    proc = subprocess.Popen(["dbmtl", "serve", "--port", url.rsplit(":", 1)[1], "--threads", "1"], cwd=work, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                assert get_json(url + "/health", timeout=2)["status"] == "ok"
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, (work / "serve.log").read_text()[-3000:]
-                time.sleep(0.2)
+    work = installed.work
+    with running_server("--threads", "1", command=["dbmtl"], env=installed.env, cwd=work,
+                        log_path=work / "serve.log") as (_, url):
+        assert get_json(url + "/health", timeout=2)["status"] == "ok"
         for path, name in (("/", "service/static/index.html"), ("/static/page.js", "service/static/page.js"),
                            ("/assets/viewer.js", "reports/assets/viewer.js")):
             with urllib.request.urlopen(url + path, timeout=10) as answer:
                 assert answer.read() == (installed.src / name).read_bytes(), path
         status, body = post(url + "/predict", b">HBB\nMVHLTPEEKSAVTALWGKV\n")
         assert status == 200 and len(json.loads(body)["proteins"][0]["ss3"]) == 19
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()

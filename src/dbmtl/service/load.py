@@ -16,7 +16,7 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -120,21 +120,25 @@ def get_json(url: str, timeout: float = 10.0) -> dict:
 
 
 @contextmanager
-def running_server(*options: str, startup_s: float = 120.0,
-                   log_path: str | Path | None = None) -> Iterator[tuple[subprocess.Popen, str]]:
+def running_server(*options: str, startup_s: float = 120.0, log_path: str | Path | None = None,
+                   command: Sequence[str] | None = None, env: dict | None = None,
+                   cwd: str | Path | None = None) -> Iterator[tuple[subprocess.Popen, str]]:
     """`python -m dbmtl.cli serve` on 127.0.0.1 and a free port, with this process's dbmtl; yields
     (process, base URL) once /health answers, and stops the server afterwards. Its output goes to
-    `log_path` when given (tests read what it logged)."""
-    import dbmtl
+    `log_path` when given (tests read what it logged). `command` (e.g. ["dbmtl"], an installed one), `env`
+    and `cwd` start another dbmtl instead, as they say."""
+    if env is None:
+        import dbmtl
 
-    env = dict(os.environ)
-    src = str(Path(dbmtl.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+        env = dict(os.environ)
+        src = str(Path(dbmtl.__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "w+") if log_path else tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "dbmtl.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                                 *options], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen([*(command or [sys.executable, "-m", "dbmtl.cli"]), "serve", "--host", "127.0.0.1",
+                                 "--port", str(port), *options], env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                text=True)
         try:
             deadline = time.monotonic() + startup_s
             while True:
