@@ -1,21 +1,11 @@
-"""Shared fixtures: the real data folder and a helper that writes small input files."""
+"""Shared fixtures: a helper that writes small input files (the real data folder, `data_dir`, is the
+repository's conftest.py, shared with experiments/tests)."""
 from __future__ import annotations
 
 import itertools
 from pathlib import Path
 
 import pytest
-
-from dbmtl.data.catalog import resolve_data_dir
-
-
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
-    """The shared real-data folder; tests that need it are skipped when it is absent."""
-    try:
-        return resolve_data_dir()
-    except FileNotFoundError as exc:
-        pytest.skip(f"real data folder not available: {exc}")
 
 
 @pytest.fixture

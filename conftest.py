@@ -1,4 +1,6 @@
-"""The experiments' checks: the shared real-data folder, as the product's tests find it."""
+"""Fixtures of every test folder (tests/ and experiments/tests/): the shared real-data folder."""
+from __future__ import annotations
+
 from pathlib import Path
 
 import pytest
@@ -8,7 +10,7 @@ from dbmtl.data.catalog import resolve_data_dir
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """Tests that need the real data are skipped when the folder is absent."""
+    """The shared real-data folder; tests that need it are skipped when it is absent."""
     try:
         return resolve_data_dir()
     except FileNotFoundError as exc:
