@@ -3,7 +3,7 @@
 # (experiments/gpu_sweep.py), then each candidate's best/ exported in half precision and `dbmtl predict`
 # timed on the GPU. Usage: bash experiments/gpu_v4.sh [BUDGET_S=360] [OUT_ROOT=runs/v4]
 # Needs runs/v3_model (the bundled v3, taken from git: where experiments/configs/v4/sweep/mini_from_v3.json and
-# experiments/configs/v4/onepass_from_v3.json start) and the shared data ($DBMTL_DATA). With $OUT set (the lent
+# configs/lineage/v4_from_v3.json start) and the shared data ($DBMTL_DATA). With $OUT set (the lent
 # device machine), the results are packed there: a file at most 15 MiB, one model of the two base
 # variants (the lower best validation loss). SWEEP=0: export, time and pack runs already there; DEVICE:
 # where predict is timed (default cuda).
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 budget=${1:-360}
 root=${2:-runs/v4}
 py=${PYTHON:-python3}
-bash scripts/model_from_git.sh e0163ef runs/v3_model
+bash experiments/model_from_git.sh e0163ef runs/v3_model
 [ "${SWEEP:-1}" = 0 ] || $py experiments/gpu_sweep.py experiments/configs/v4/sweep/*.json \
     --fixed experiments/configs/selection/fourpass_equal.json experiments/configs/selection/onepass_equal.json \
     --budget-s "$budget" --out-root "$root" --train-args "--threads 2"

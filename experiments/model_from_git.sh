@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Write the bundled model of a past commit into a folder, the start of a later model's training:
-#   bash scripts/model_from_git.sh COMMIT DEST
+#   bash experiments/model_from_git.sh COMMIT DEST
 # Nothing happens when DEST already holds the weights.
 set -euo pipefail
 cd "$(dirname "$0")/.."
