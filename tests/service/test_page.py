@@ -152,6 +152,20 @@ def test_bad_input_after_a_good_run_replaces_the_results_with_a_sentence(server,
     assert error.get_attribute("data-status") == "422"
 
 
+def test_dna_is_refused_unless_the_user_insists(server, browser):
+    dna = "ATGGTGCATCTGACTCCTGAGGAGAAGTCTGCCGTTACTGCCCTGTGGGGCAAGGTGAACGTG"  # HBB's first codons
+    browser.get(server[1] + "/")
+    browser.find_element(By.ID, "fasta").send_keys(">gene\n" + dna + "\n")
+    browser.find_element(By.ID, "submit").click()
+    error = browser.find_element(By.ID, "error")
+    WebDriverWait(browser, 30).until(lambda d: error.is_displayed())
+    assert "nucleotide" in error.text and error.get_attribute("data-status") == "422"
+    browser.find_element(By.ID, "allow-nucleotides").click()
+    browser.find_element(By.ID, "submit").click()
+    wait(browser, 'details.protein[data-id="gene"]')
+    assert not error.is_displayed()
+
+
 def test_html_report_opens_offline(bundled, browser, tmp_path):
     """The self-contained report shows the same view from a file:// URL (no server)."""
     from dbmtl.reports import write_html_report

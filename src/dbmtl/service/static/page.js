@@ -6,6 +6,7 @@
   var form = document.getElementById("form"), text = document.getElementById("fasta");
   var status = document.getElementById("status"), error = document.getElementById("error");
   var results = document.getElementById("results"), submit = document.getElementById("submit");
+  var insist = document.getElementById("allow-nucleotides");
 
   function showError(message) {
     error.textContent = message;
@@ -43,7 +44,7 @@
     status.textContent = "predicting…";
     submit.disabled = true;
     var started = performance.now();
-    fetch("/predict", { method: "POST", headers: { "Content-Type": "text/plain" }, body: text.value })
+    fetch(insist.checked ? "/predict?allow_nucleotides=true" : "/predict", { method: "POST", headers: { "Content-Type": "text/plain" }, body: text.value })
       .then(function (r) {
         return r.json().then(function (body) { return { ok: r.ok, status: r.status, body: body }; },
                              function () { return { ok: false, status: r.status, body: { detail: r.statusText } }; });
