@@ -25,6 +25,8 @@ MEMBRANE_LABELS = ("M", "S")
 
 # 8-state DSSP -> 3-state (Rost & Sander 1993): [G, H, I] -> H, [B, E] -> E, everything else -> C.
 SS8_TO_SS3 = {"H": "H", "G": "H", "I": "H", "E": "E", "B": "E", "T": "C", "S": "C", "C": "C"}
+# the same as an (8, 3) table: whether SS8 state i falls in SS3 class j (the SS3 derivation's matrix)
+SS8_IN_SS3 = tuple(tuple(SS8_TO_SS3[s8] == s3 for s3 in SS3_LABELS) for s8 in SS8_LABELS)
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,11 @@ from ..data.layouts import Batch, Example, Layout, answer_row, collate, encoder_
 from ..data.onepass import PREFIX, OnePassLayout
 from ..model.heads import OnePassHeads
 from ..model.transformer import KVCache
-from ..tasks import SS3_LABELS, SS8_LABELS, SS8_TO_SS3, TASKS, Task
+from ..tasks import SS8_IN_SS3, SS8_LABELS, TASKS, Task
 from ..tokens import Alphabet
 from .windows import residue_windows, stitch_windows
 
-# (8, 3): whether SS8 state i belongs to SS3 class j
-_SS8_IN_SS3 = np.array([[SS8_TO_SS3[s8] == s3 for s3 in SS3_LABELS] for s8 in SS8_LABELS])
+_SS8_IN_SS3 = np.array(SS8_IN_SS3)
 
 
 def label_string(labels, indices: np.ndarray) -> str:

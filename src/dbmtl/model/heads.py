@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.onepass import OnePassBatch
-from ..tasks import SS3_LABELS, SS8_LABELS, SS8_TO_SS3, TASKS
+from ..tasks import SS8_IN_SS3, TASKS
 from ..tokens import AMINO_ACIDS, Alphabet
 
 
@@ -39,7 +39,7 @@ class OnePassHeads:
         self.aa_index = torch.full((len(alphabet),), -1, dtype=torch.long, device=device)
         self.aa_index[self.aa] = torch.arange(len(self.aa), device=device)
         # the (8, 3) 0/1 matrix saying which SS3 class each SS8 state falls in, and its log
-        member = torch.tensor([[float(SS8_TO_SS3[s8] == s3) for s3 in SS3_LABELS] for s8 in SS8_LABELS], device=device)
+        member = torch.tensor(SS8_IN_SS3, dtype=torch.float32, device=device)
         self.ss3_of_ss8 = member
         self.log_member = member.log()
 
