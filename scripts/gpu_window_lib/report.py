@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dbmtl.durable import write_atomic
+
 if TYPE_CHECKING:
     from .probing import BatchMeter
 
@@ -45,9 +47,7 @@ class Window:
 
 
 def write_json(path: Path, value) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1) + "\n")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(value, indent=1) + "\n")
 
 
 def run_summary(trainer, meter: BatchMeter, train_s: float, steps_s: float, valid_s: float, history: list,

@@ -46,8 +46,10 @@ def residue_letters(probabilities: dict[str, np.ndarray]) -> dict[str, str]:
     disagrees on about one residue in ten: H 0.30, G 0.25, E 0.45 is SS8 E but SS3 H). With one of them,
     its own argmax. A model with separate SS3 and SS8 heads gets the same rule from its own SS3
     probabilities; a onepass model's SS3 is its SS8 summed per class."""
-    letters = {t: label_string(TASKS[t].labels, np.asarray(p).argmax(1)) for t, p in probabilities.items()}
-    if "ss3" in probabilities and "ss8" in probabilities:
+    both = "ss3" in probabilities and "ss8" in probabilities
+    letters = {t: label_string(TASKS[t].labels, np.asarray(p).argmax(1))
+               for t, p in probabilities.items() if not (both and t == "ss8")}
+    if both:
         ss3 = np.asarray(probabilities["ss3"]).argmax(1)
         inside = np.where(_SS8_IN_SS3[:, ss3].T, probabilities["ss8"], -np.inf)
         letters["ss8"] = label_string(SS8_LABELS, inside.argmax(1))
@@ -186,7 +188,7 @@ def one_pass(runner: BatchedModel, layout: OnePassLayout, sequences: list[str]) 
     residue from the window where it is most central) plus its first/last-cropped row for the per-protein
     answers. SS3 is the SS8 distribution summed over each class."""
     heads = OnePassHeads(runner.alphabet, runner.device)
-    to_ss3 = heads.ss3_of_ss8.cpu().numpy()
+    to_ss3 = _SS8_IN_SS3.astype(np.float32)
     window = layout.max_residue_length()
     rows, owners = [], []  # owners: (protein, residue span or None, whether it gives the per-protein answers)
     for k, seq in enumerate(sequences):

@@ -220,7 +220,7 @@ def _predict(predictor: Predictor, fasta, out: Path, tasks: tuple[str, ...], chu
         own = (chunk for k, chunk in enumerate(_chunks(records, chunk_size)) if k % shard.world == shard.rank)
         _skip_finished(own, journal, fasta)
         for chunk in own:
-            writer.write(predictor.predict(chunk, tasks=tasks, allow_nucleotides=allow_nucleotides))
+            writer.write(predictor.predict(chunk, tasks=tasks, allow_nucleotides=True))  # read_fasta applied the rule
             journal.sizes = writer.commit()
             journal.chunks += 1
             if shard.world > 1:

@@ -100,8 +100,8 @@ KINDS = ("decoder", "encoder", "onepass")
 BIDIRECTIONAL = ("encoder", "onepass")  # kinds whose labeled rows are read both ways
 # what `protein_pooling` and `conv_kernel` are when a config leaves them out: the shipped onepass model's,
 # and for the paper's kinds what they always were
-KIND_DEFAULTS = {"onepass": dict(protein_pooling="attention", conv_kernel=9),
-                 "encoder": dict(protein_pooling="cls", conv_kernel=0), "decoder": dict(protein_pooling="cls", conv_kernel=0)}
+_PAPER_KINDS = dict(protein_pooling="cls", conv_kernel=0)
+KIND_DEFAULTS = {"onepass": dict(protein_pooling="attention", conv_kernel=9), "encoder": _PAPER_KINDS, "decoder": _PAPER_KINDS}
 
 # Sizes beyond these are typos (an extra zero), refused before any weight is allocated.
 MAX_PARAMS = 20_000_000_000

@@ -38,10 +38,8 @@ class OnePassHeads:
         self.aa = ids(AMINO_ACIDS)
         self.aa_index = torch.full((len(alphabet),), -1, dtype=torch.long, device=device)
         self.aa_index[self.aa] = torch.arange(len(self.aa), device=device)
-        # the (8, 3) 0/1 matrix saying which SS3 class each SS8 state falls in, and its log
-        member = torch.tensor(SS8_IN_SS3, dtype=torch.float32, device=device)
-        self.ss3_of_ss8 = member
-        self.log_member = member.log()
+        # the log of the (8, 3) 0/1 table saying which SS3 class each SS8 state falls in
+        self.log_member = torch.tensor(SS8_IN_SS3, dtype=torch.float32, device=device).log()
 
     def ss8_ss3(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, 8) and (B, T, 3) log-probabilities at every column; SS3 = log of the summed SS8 mass."""

@@ -62,9 +62,8 @@ def plural(n: int, noun: str) -> str:
 
 
 # Almost surely DNA or RNA, not a protein: at least 20 letters, at least 95% of them A, C, G, T, U or N.
-# Over the 77,187 distinct real proteins of 20 or more residues in the data folder (test and training sets,
-# UniRef and MMseqs2 samples) the highest share is 83% (a 53-residue UniRef90 protein); real nucleotide
-# sequences are 100% or nearly so (a few ambiguity codes such as R or Y). Shorter sequences
+# Real proteins stay well below (under 80% on the four test sets: tests/readers/test_nucleotides.py); real
+# nucleotide sequences are 100% or nearly so (a few ambiguity codes such as R or Y). Shorter sequences
 # (primers, peptides) are left alone: there the letters cannot tell the two apart.
 NUCLEOTIDES = "ACGTUN"
 NUCLEOTIDE_MIN_LENGTH = 20

@@ -95,7 +95,8 @@ class Batcher:
             except Exception as exc:  # the loop goes on; the error goes to the request(s) it belongs to
                 if len(jobs) == 1:
                     self._answer(jobs[0], error=exc)
-                for job in jobs if len(jobs) > 1 else []:
+                    continue
+                for job in jobs:
                     try:
                         alone = await loop.run_in_executor(self._executor, self.predict, list(job.sequences))
                     except Exception as own:

@@ -94,11 +94,10 @@ class Trainer:
         self.step = 0
         self.saved_step: int | None = None  # the step of the checkpoint this run wrote or resumed from
         self.best_valid = math.inf
-        self.weights = {t: w for t, w in cfg.tasks.items() if w > 0}
 
         train, valid = data.split("train"), data.split("valid")
         self.pools = self.objective.pools(train)
-        self.corpus = lm_corpus(cfg, data, train) if "lm" in self.weights else None
+        self.corpus = lm_corpus(cfg, data, train) if cfg.tasks.get("lm", 0) > 0 else None
         per_rank = cfg.grad_accum // self.group.world_size
         self.slots = [self._slot(j) for j in range(self.group.rank * per_rank, (self.group.rank + 1) * per_rank)]
         self.valid = self.objective.validation_rows(valid, data)
