@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Headless Chromium and its driver for the page tests (tests/service/test_page.py), from Debian's
+# Headless Chromium and its driver for the page tests (tests/service/test_app_page.py), from Debian's
 # packages: selenium then finds nothing to download. Without them those tests skip with a message, so a
 # failed install here is reported and does not stop CI.
 set -uo pipefail

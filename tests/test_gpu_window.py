@@ -18,7 +18,7 @@ from dbmtl.data.catalog import CORPUS_FILES, TEST_SET_FILES, TRAINING_FILES
 from dbmtl.model.checkpoint import load_checkpoint
 from dbmtl.training import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "gpu_window.py"
 
 

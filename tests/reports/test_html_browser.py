@@ -1,6 +1,6 @@
 """The page and report show, for each residue, the probability of the letter they show: an SS8 letter
 stays inside its SS3 class and is then not always the likeliest of the eight (real headless Chromium;
-skipped without it, as tests/service/test_page.py)."""
+skipped without it, as tests/service/test_app_page.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from selenium.webdriver.common.by import By
 
-from service.test_page import browser, downloads, wait  # noqa: F401  (fixtures; skips without Chromium)
+from service.test_app_page import browser, downloads, wait  # noqa: F401  (fixtures; skips without Chromium)
 
 from dbmtl.inference.predictor import Predictor
 from dbmtl.readers.fasta import read_fasta

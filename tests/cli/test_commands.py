@@ -14,7 +14,7 @@ from dbmtl.tasks import TASKS, output_label
 
 from helpers import tiny_predictor
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "proteins.fasta"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "proteins.fasta"
 
 
 @pytest.fixture(scope="module")
