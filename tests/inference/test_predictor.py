@@ -5,7 +5,6 @@ import torch
 
 from dbmtl.data.layouts import answer_row, layout_for
 from dbmtl.tokens import Alphabet
-from dbmtl.inference.windows import residue_windows, stitch_windows
 from dbmtl.tasks import TASKS
 from dbmtl.readers.fasta import read_fasta
 
@@ -69,23 +68,6 @@ def test_long_protein_gets_every_residue(kind):
     assert len(out[0].ss3) == len(seq) == len(out[0].probabilities["ss8"])
     assert out[0].location in TASKS["loc"].labels
     assert len(out[1].ss8) == limit
-
-
-@pytest.mark.parametrize("length,window", [(10, 31), (31, 31), (32, 31), (157, 31), (1200, 511)])
-def test_windows_cover_and_stitch_takes_most_central(length, window):
-    wins = residue_windows(length, window)
-    covered = np.zeros(length, int)
-    for s, e in wins:
-        assert 0 <= s < e <= length and e - s <= window
-        covered[s:e] += 1
-    assert covered.min() >= 1
-    # each window predicts its own index: the stitched choice must be the most central covering window
-    probs = [np.full((e - s, 1), k, dtype=np.float32) for k, (s, e) in enumerate(wins)]
-    chosen = stitch_windows(length, wins, probs)[:, 0].astype(int)
-    for pos in range(length):
-        margins = [min(pos - s, e - 1 - pos) for s, e in wins if s <= pos < e]
-        s, e = wins[chosen[pos]]
-        assert min(pos - s, e - 1 - pos) == max(margins)
 
 
 def test_predict_rejects_unknown_letters():

@@ -3,7 +3,7 @@ forward pass (the heads that read the answers and score them: dbmtl.model.heads)
 
 Column 0 (<LOC>) answers the location, column 1 (<MS>) membrane-bound or soluble, and residue k (column
 k + 2) its 8-state secondary structure over the <ss8:*> label tokens of the tied output head; the 3-state
-answer is the SS8 distribution summed over each class (dbmtl.tasks.SS8_TO_SS3), so SS3 and SS8 never
+answer is the SS8 distribution summed over each class (dbmtl.model.heads.OnePassHeads.ss3_from_ss8), so SS3 and SS8 never
 disagree in probability. In masked-LM rows the residue columns also predict their amino acid (restricted
 to amino-acid tokens). The whole row is one segment (0): every row of the kind has the same shape, so
 there is no task to tell apart, and the model needs no segment embedding beyond those it already has.

@@ -26,9 +26,9 @@ from ..model.heads import OnePassHeads
 from ..model.transformer import KVCache
 from ..tasks import SS8_IN_SS3, SS8_LABELS, TASKS, Task
 from ..tokens import Alphabet
-from .windows import residue_windows, stitch_windows
+from .windows import cut, stitch
 
-_SS8_IN_SS3 = np.array(SS8_IN_SS3)
+_SS8_IN_SS3 = np.array(SS8_IN_SS3)  # (8, 3): which SS3 class each SS8 state falls in
 
 
 def label_string(labels, indices: np.ndarray) -> str:
@@ -183,38 +183,36 @@ def residue_states(runner: BatchedModel, layout: Layout, task: Task, pieces: lis
 
 @torch.inference_mode()
 def one_pass(runner: BatchedModel, layout: OnePassLayout, sequences: list[str]) -> list[dict[str, np.ndarray]]:
-    """Every answer of a onepass model, {"ss8", "ss3", "loc", "ms"} per protein. A protein that fits the
-    context is one row, read once for all four; a longer one is windows for the per-residue answers (each
-    residue from the window where it is most central) plus its first/last-cropped row for the per-protein
-    answers. SS3 is the SS8 distribution summed over each class."""
+    """Every answer of a onepass model, {"ss8", "ss3", "loc", "ms"} per protein (OnePassHeads.probabilities).
+    A protein that fits the context is one row, read once for all four; a longer one is windows for the
+    per-residue answers (each residue from the window where it is most central) plus its
+    first/last-cropped row for the per-protein answers."""
     heads = OnePassHeads(runner.alphabet, runner.device)
-    to_ss3 = _SS8_IN_SS3.astype(np.float32)
-    window = layout.max_residue_length()
-    rows, owners = [], []  # owners: (protein, residue span or None, whether it gives the per-protein answers)
+    spans = cut(sequences, layout.max_residue_length())
+    rows, owners = [], []  # owners: (protein, piece number or None, whether it gives the per-protein answers)
     for k, seq in enumerate(sequences):
-        spans = residue_windows(len(seq), window)
-        for span in spans:
-            rows.append(layout.prediction_row(seq[span[0] : span[1]]))
-            owners.append((k, span, len(spans) == 1))
-        if len(spans) > 1:
+        for n, (s, e) in enumerate(spans[k]):
+            rows.append(layout.prediction_row(seq[s:e]))
+            owners.append((k, n, len(spans[k]) == 1))
+        if len(spans[k]) > 1:
             rows.append(layout.prediction_row(layout.crop_protein(seq)))
             owners.append((k, None, True))
-    pieces: list[list] = [[] for _ in sequences]
+    first = np.cumsum([0] + [len(w) for w in spans])  # each protein's first piece
+    pieces: dict[str, list] = {"ss8": [None] * first[-1], "ss3": [None] * first[-1]}
     out: list[dict] = [{} for _ in sequences]
     for batch_ids, logits, _ in runner.forward_batches(rows):
-        ss8 = torch.softmax(logits[..., heads.ss8].float(), -1).cpu().numpy()
-        loc = torch.softmax(logits[:, 0, heads.loc].float(), -1).cpu().numpy()
-        ms = torch.softmax(logits[:, 1, heads.ms].float(), -1).cpu().numpy()
+        probs = {t: p.cpu().numpy() for t, p in heads.probabilities(logits).items()}
         for j, i in enumerate(batch_ids):
-            k, span, whole = owners[i]
-            if span is not None:
-                pieces[k].append((span, ss8[j, PREFIX : PREFIX + span[1] - span[0]]))
+            k, n, whole = owners[i]
+            if n is not None:
+                s, e = spans[k][n]
+                for t in pieces:
+                    pieces[t][first[k] + n] = probs[t][j, PREFIX : PREFIX + e - s]
             if whole:
-                out[k]["loc"], out[k]["ms"] = loc[j], ms[j]
-    for k, seq in enumerate(sequences):
-        spans, probs = zip(*sorted(pieces[k], key=lambda p: p[0]))
-        out[k]["ss8"] = probs[0] if len(spans) == 1 else stitch_windows(len(seq), list(spans), list(probs))
-        out[k]["ss3"] = out[k]["ss8"] @ to_ss3
+                out[k]["loc"], out[k]["ms"] = probs["loc"][j], probs["ms"][j]
+    for t, per_piece in pieces.items():
+        for k, stitched in enumerate(stitch(sequences, spans, per_piece)):
+            out[k][t] = stitched
     return out
 
 

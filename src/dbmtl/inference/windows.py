@@ -30,19 +30,27 @@ def stitch_windows(length: int, windows: list[tuple[int, int]], probs: list[np.n
     return out
 
 
+def cut(sequences: Sequence[str], window: int) -> list[list[tuple[int, int]]]:
+    """Each protein's windows (one window when it fits)."""
+    return [residue_windows(len(seq), window) for seq in sequences]
+
+
+def stitch(sequences: Sequence[str], spans: list[list[tuple[int, int]]], piece_probs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Per protein, its pieces' (len, n) arrays (in `spans` order, all proteins' pieces one after another)
+    stitched into one (L, n) array."""
+    out, n = [], 0
+    for seq, wins in zip(sequences, spans):
+        probs = list(piece_probs[n : n + len(wins)])
+        n += len(wins)
+        out.append(probs[0] if len(wins) == 1 else stitch_windows(len(seq), wins, probs))
+    return out
+
+
 def windowed(sequences: Sequence[str], window: int, predict_pieces: Callable[[list], list[np.ndarray]],
              labels: Sequence[str] | None = None) -> list[np.ndarray]:
     """Cut proteins longer than `window` into windows, predict all pieces in one call
     (`predict_pieces(pieces)`; with `labels`, pieces are (sequence, labels) pairs) and stitch."""
-    pieces, owners = [], []
-    for k, seq in enumerate(sequences):
-        wins = residue_windows(len(seq), window)
-        owners.append(wins)
-        pieces += [seq[s:e] if labels is None else (seq[s:e], labels[k][s:e]) for s, e in wins]
-    piece_probs = predict_pieces(pieces)
-    out, n = [], 0
-    for seq, wins in zip(sequences, owners):
-        probs = piece_probs[n : n + len(wins)]
-        n += len(wins)
-        out.append(probs[0] if len(wins) == 1 else stitch_windows(len(seq), wins, probs))
-    return out
+    spans = cut(sequences, window)
+    pieces = [seq[s:e] if labels is None else (seq[s:e], labels[k][s:e])
+              for k, seq in enumerate(sequences) for s, e in spans[k]]
+    return stitch(sequences, spans, predict_pieces(pieces))

@@ -2,8 +2,9 @@
 the tied output head, read from one bidirectional pass over `<LOC> <MS> residues` (dbmtl.data.onepass).
 
   SS8       at every residue, over the 8 <ss8:*> tokens
-  SS3       derived: the SS8 distribution summed over each 3-state class (dbmtl.tasks.SS8_TO_SS3), so the
-            two never disagree in probability; trained as -log of the summed probability of the true class
+  SS3       derived: the SS8 distribution summed over each 3-state class (`OnePassHeads.ss3_from_ss8`, the
+            one place; training and predict both call it), so the two never disagree in probability;
+            trained as -log of the summed probability of the true class
   location  at <LOC>, over the 10 locations (a soft target: uniform over several known locations)
   membrane  at <MS>, membrane-bound or soluble
   masked LM at hidden residues, over the amino-acid tokens only
@@ -38,13 +39,26 @@ class OnePassHeads:
         self.aa = ids(AMINO_ACIDS)
         self.aa_index = torch.full((len(alphabet),), -1, dtype=torch.long, device=device)
         self.aa_index[self.aa] = torch.arange(len(self.aa), device=device)
-        # the log of the (8, 3) 0/1 table saying which SS3 class each SS8 state falls in
-        self.log_member = torch.tensor(SS8_IN_SS3, dtype=torch.float32, device=device).log()
+        # the (8, 3) 0/1 table saying which SS3 class each SS8 state falls in
+        self.member = torch.tensor(SS8_IN_SS3, dtype=torch.float32, device=device)
+
+    def ss3_from_ss8(self, ss8: torch.Tensor) -> torch.Tensor:
+        """(..., 3) SS3 probabilities from (..., 8) SS8 probabilities: the mass of each class's states."""
+        return ss8 @ self.member
+
+    def probabilities(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What predict reads: (B, T, 8) SS8 and (B, T, 3) SS3 at every column, (B, 10) location at <LOC>
+        and (B, 2) membrane at <MS>, all float32 probabilities."""
+        ss8 = torch.softmax(logits[..., self.ss8].float(), -1)
+        return {"ss8": ss8, "ss3": self.ss3_from_ss8(ss8), "loc": torch.softmax(logits[:, 0, self.loc].float(), -1),
+                "ms": torch.softmax(logits[:, 1, self.ms].float(), -1)}
 
     def ss8_ss3(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T, 8) and (B, T, 3) log-probabilities at every column; SS3 = log of the summed SS8 mass."""
+        """(B, T, 8) and (B, T, 3) log-probabilities at every column; SS3 as predict derives it (the
+        smallest positive float keeps an underflowed class's loss finite)."""
         ss8 = F.log_softmax(logits[..., self.ss8].float(), -1)
-        return ss8, torch.logsumexp(ss8.unsqueeze(-1) + self.log_member, dim=-2)
+        ss3 = self.ss3_from_ss8(ss8.exp()).clamp_min(torch.finfo(torch.float32).tiny)
+        return ss8, ss3.log()
 
     def protein(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 10) location and (B, 2) membrane log-probabilities, at <LOC> and <MS>."""
