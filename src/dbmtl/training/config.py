@@ -8,22 +8,27 @@ from pathlib import Path
 from typing import Literal
 
 from ..data.catalog import LM_SOURCES, LOCALIZATION_SOURCES
-from ..model.config import PRESETS, SAVED_MODEL_DEFAULTS, Bound, ModelConfig, check_fields, strict_from_dict
+from ..model.config import PRESETS, Bound, ModelConfig, check_fields, strict_from_dict
 from ..tasks import TASKS
 from .distributed import PARALLEL_MODES
 
 
-def model_from_spec(spec: dict, defaults: dict | None = None) -> ModelConfig:
-    """A model dict as training configs write it: {"preset": name, ...overrides}, or plain fields on top of
-    ModelConfig's defaults (or `defaults`, for saved files). Config files name a preset so that a recipe
-    reads as "mini, but an encoder"."""
+def preset_fields(spec: dict) -> dict:
+    """A model dict as training configs write it, {"preset": name, ...overrides}, as plain ModelConfig
+    fields: the preset's, then the overrides. Config files name a preset so that a recipe reads as
+    "mini, but an encoder"."""
     if not isinstance(spec, dict):
         raise ValueError(f"training config: 'model' must be an object such as {{\"preset\": \"tiny\"}}, not {spec!r}")
     spec = dict(spec)
     preset = spec.pop("preset", None)
     if preset is not None and (not isinstance(preset, str) or preset not in PRESETS):
         raise ValueError(f"training config: unknown model 'preset' {preset!r}; choose from {sorted(PRESETS)}")
-    return ModelConfig.from_dict({**(defaults or {}), **(PRESETS[preset] if preset else {}), **spec})
+    return {**(PRESETS[preset] if preset else {}), **spec}
+
+
+def model_from_spec(spec: dict) -> ModelConfig:
+    """The model of a training config file: a preset and overrides on top of ModelConfig's defaults."""
+    return ModelConfig.from_dict(preset_fields(spec))
 
 
 SHIPPED_TASKS = {"lm": 0.25, "ss3": 1.0, "ss8": 1.0, "loc": 1.0, "ms": 0.5}
@@ -175,7 +180,7 @@ class TrainConfig:
         file lacks means what it meant then (SAVED_TRAIN_DEFAULTS, for the model SAVED_MODEL_DEFAULTS)."""
         if not isinstance(d, dict) or not isinstance(d.get("model"), dict):
             raise ValueError(f"a saved training config is an object with a 'model' object, not {d!r}")
-        model = model_from_spec(d["model"], SAVED_MODEL_DEFAULTS)
+        model = ModelConfig.from_saved(preset_fields(d["model"]))
         return strict_from_dict(cls, {**SAVED_TRAIN_DEFAULTS, **d, "model": model}, "training config")
 
     @classmethod
