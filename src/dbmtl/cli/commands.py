@@ -286,6 +286,29 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def cmd_fit_readout(args) -> int:
+    import torch
+
+    from ..data.catalog import resolve_data_dir
+    from ..inference.predictor import Predictor
+    from ..model.checkpoint import model_folder
+    from ..training.readout import fit_readout, write_with_readout
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    if out.exists():
+        raise FileExistsError(f"{out} exists: choose a new folder for the model with its readout")
+    predictor = Predictor.from_pretrained(args.model)
+    readout, report = fit_readout(predictor, resolve_data_dir(args.data_dir), hidden=args.hidden, members=args.members,
+                                  termini=args.termini, limit=args.limit)
+    report["command"] = "dbmtl " + " ".join(sys.argv[1:]) if sys.argv and "dbmtl" in sys.argv[0] else None
+    write_with_readout(model_folder(args.model), out, readout, report)
+    print(f"written to {out} (forward {report['forward_s']:.0f} s, fits {report['fit_s']:.0f} s); "
+          f"its answers are not calibrated yet: dbmtl calibrate {out}")
+    return 0
+
+
 def cmd_benchmark(args) -> int:
     from ..benchmark.run import BenchmarkSpec, run_benchmark
 

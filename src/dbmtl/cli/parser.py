@@ -5,7 +5,7 @@ import argparse
 import os
 
 from .commands import (cmd_benchmark, cmd_calibrate, cmd_compare, cmd_curves, cmd_embed, cmd_evaluate, cmd_export,
-                       cmd_learning_curve, cmd_predict, cmd_prepare_corpus, cmd_serve, cmd_train)
+                       cmd_fit_readout, cmd_learning_curve, cmd_predict, cmd_prepare_corpus, cmd_serve, cmd_train)
 
 
 def int_at_least(low: int):
@@ -206,6 +206,17 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--limit", type=positive_int, help="first N validation proteins only (quick check)")
     ca.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
     ca.set_defaults(func=cmd_calibrate)
+
+    fr = command("fit-readout", "fit location and membrane answers on a model's frozen backbone")
+    fr.add_argument("model", help="onepass model folder ('default': the bundled model)")
+    fr.add_argument("-o", "--out", required=True, help="new model folder: the model with its readout")
+    fr.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
+    fr.add_argument("--hidden", type=positive_int, default=256, help="hidden units of each network")
+    fr.add_argument("--members", type=positive_int, default=3, help="networks per task (seeds), answers averaged")
+    fr.add_argument("--termini", type=positive_int, default=40, help="residues averaged at each terminus")
+    fr.add_argument("--limit", type=positive_int, help="a random sample of N training proteins (quick check)")
+    fr.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
+    fr.set_defaults(func=cmd_fit_readout)
 
     ex = command("export", "copy a checkpoint's weights (half precision) to ship")
     ex.add_argument("checkpoint", help="checkpoint directory, e.g. runs/default/best")

@@ -23,6 +23,7 @@ from ..data.batching import token_budget_batches
 from ..data.layouts import Batch, Example, Layout, answer_row, collate, encoder_row
 from ..data.onepass import PREFIX, OnePassLayout
 from ..model.heads import OnePassHeads
+from ..model.readout import ProteinReadout, summaries
 from ..model.transformer import KVCache
 from ..tasks import SS8_IN_SS3, SS8_LABELS, TASKS, Task
 from ..tokens import Alphabet
@@ -182,11 +183,12 @@ def residue_states(runner: BatchedModel, layout: Layout, task: Task, pieces: lis
 
 
 @torch.inference_mode()
-def one_pass(runner: BatchedModel, layout: OnePassLayout, sequences: list[str]) -> list[dict[str, np.ndarray]]:
-    """Every answer of a onepass model, {"ss8", "ss3", "loc", "ms"} per protein (OnePassHeads.probabilities).
-    A protein that fits the context is one row, read once for all four; a longer one is windows for the
-    per-residue answers (each residue from the window where it is most central) plus its
-    first/last-cropped row for the per-protein answers."""
+def one_pass(runner: BatchedModel, layout: OnePassLayout, sequences: list[str],
+             readout: ProteinReadout | None = None) -> list[dict[str, np.ndarray]]:
+    """Every answer of a onepass model, {"ss8", "ss3", "loc", "ms"} per protein (OnePassHeads.probabilities;
+    with a `readout`, location and membrane from it). A protein that fits the context is one row, read once
+    for all four; a longer one is windows for the per-residue answers (each residue from the window where
+    it is most central) plus its first/last-cropped row for the per-protein answers."""
     heads = OnePassHeads(runner.alphabet, runner.device)
     spans = cut(sequences, layout.max_residue_length())
     rows, owners = [], []  # owners: (protein, piece number or None, whether it gives the per-protein answers)
@@ -200,8 +202,13 @@ def one_pass(runner: BatchedModel, layout: OnePassLayout, sequences: list[str]) 
     first = np.cumsum([0] + [len(w) for w in spans])  # each protein's first piece
     pieces: dict[str, list] = {"ss8": [None] * first[-1], "ss3": [None] * first[-1]}
     out: list[dict] = [{} for _ in sequences]
-    for batch_ids, logits, _ in runner.forward_batches(rows):
-        probs = {t: p.cpu().numpy() for t, p in heads.probabilities(logits).items()}
+    for batch_ids, output, _ in runner.forward_batches(rows, states=readout is not None):
+        logits = output if readout is None else runner.model.head(output)
+        answers = heads.probabilities(logits)
+        if readout is not None:
+            lengths = [len(rows[i].inputs) - PREFIX for i in batch_ids]
+            answers.update(readout(summaries(output, lengths, readout.termini)))
+        probs = {t: p.cpu().numpy() for t, p in answers.items()}
         for j, i in enumerate(batch_ids):
             k, n, whole = owners[i]
             if n is not None:

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from ..data.layouts import layout_for
-from ..model.checkpoint import load_checkpoint, model_folder
+from ..model.checkpoint import CheckpointError, load_checkpoint, model_folder
+from ..model.readout import ProteinReadout, load_readout
 from ..model.transformer import Transformer
 from ..readers.fasta import nucleotide_problem
 from ..tasks import OUTPUT_TASKS, RESIDUE_TASKS, TASKS, Task
@@ -62,11 +63,13 @@ class Predictor:
     (CPU only). A half-precision or int8 predictor works on its own copy, never on the model passed in.
     batch_tokens: rows x longest row per forward batch (default: default_batch_tokens(device)).
     attention: "sdpa" (torch's fused kernels), "blocked" (dbmtl.model.transformer.blocked_attention) or
-    "auto" (blocked for half precision on a CPU, else sdpa)."""
+    "auto" (blocked for half precision on a CPU, else sdpa). readout: a onepass model's per-protein readout
+    (dbmtl.model.readout): location and membrane from it instead of the <LOC> / <MS> tokens."""
 
     def __init__(self, model: Transformer, alphabet: Alphabet, meta: dict | None = None,
                  device: str | torch.device = "cpu", batch_tokens: int | None = None,
-                 dtype: str | torch.dtype | None = "fp32", int8: bool = False, attention: str | None = "auto"):
+                 dtype: str | torch.dtype | None = "fp32", int8: bool = False, attention: str | None = "auto",
+                 readout: ProteinReadout | None = None):
         self.device = torch.device(device)
         if batch_tokens is None:
             batch_tokens = default_batch_tokens(self.device)
@@ -85,6 +88,9 @@ class Predictor:
         self.layout = layout_for(cfg.kind, alphabet, cfg.context, cfg.n_segments)
         self.residue_mode = residue_strategy(cfg.kind, cfg.label_inputs)
         self.runner = BatchedModel(self.model, alphabet, self.device, self.dtype, batch_tokens)
+        if readout is not None and cfg.kind != "onepass":
+            raise ValueError(f"a per-protein readout reads one-pass rows; this model is a {cfg.kind}")
+        self.readout = None if readout is None else readout.to(self.device)
 
     @property
     def batch_tokens(self) -> int:
@@ -101,7 +107,13 @@ class Predictor:
         the constructor (batch_tokens, dtype, int8, attention)."""
         folder = model_folder(path)
         model, alphabet, meta = load_checkpoint(folder, device)
-        return cls(model, alphabet, {**meta, "folder": str(folder)}, device=device, **kw)
+        readout = None
+        if "readout" in meta:
+            try:
+                readout = load_readout(folder, meta["readout"])
+            except ValueError as exc:
+                raise CheckpointError(f"{folder}: {exc}") from None
+        return cls(model, alphabet, {**meta, "folder": str(folder)}, device=device, readout=readout, **kw)
 
     def predict(self, sequences, tasks: Iterable[str] = OUTPUT_TASKS,
                 allow_nucleotides: bool = False) -> list[ProteinPrediction]:
@@ -148,7 +160,7 @@ class Predictor:
 
     def one_pass(self, sequences: Sequence[str]) -> list[dict[str, np.ndarray]]:
         """A onepass model's four answers per protein ({task: probabilities}), one pass per row."""
-        answers = one_pass(self.runner, self.layout, list(sequences))
+        answers = one_pass(self.runner, self.layout, list(sequences), self.readout)
         for name, t in self.temperatures.items():
             for a in answers:
                 a[name] = apply_temperature(a[name], t)

@@ -4,6 +4,7 @@ A checkpoint is a directory:
   model.safetensors   weights (fp32, or fp16 for the small bundled model; computed in fp32 on load)
   config.json         {"model": ModelConfig, ...extra: training config, step, data used, calibration}
   vocab.json          the alphabet the model was trained with, compared on load
+  readout.safetensors optional: the per-protein readout (dbmtl.model.readout), named in config.json
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from safetensors.torch import save_file
 
 from ..tokens import Alphabet
 from .config import ModelConfig
+from .readout import READOUT_FILE
 from .transformer import Transformer
 
 TIED = "head.weight"  # the same tensor as wte.weight; stored once
@@ -95,6 +97,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         raise CheckpointError(f"{weights}: weights contain NaN or inf ({', '.join(bad[:3])})")
     model.load_state_dict(state, strict=False)
     digest = hashlib.sha256(data)
+    if (path / READOUT_FILE).is_file():  # the per-protein readout answers in place of the tokens
+        digest.update((path / READOUT_FILE).read_bytes())
     if "calibration" in meta:  # it changes the probabilities, so it is part of what identifies the model
         digest.update(json.dumps(meta["calibration"], sort_keys=True).encode())
     meta["fingerprint"] = digest.hexdigest()[:16]

@@ -1,0 +1,97 @@
+"""Fitting the per-protein readout on a frozen backbone, and the model folder that answers with it."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dbmtl.inference.predictor import Predictor
+from dbmtl.model import PRESETS, ModelConfig, Transformer
+from dbmtl.model.checkpoint import CheckpointError, save_checkpoint
+from dbmtl.model.readout import READOUT_FILE
+from dbmtl.tokens import Alphabet
+from dbmtl.training.readout import fit_readout, protein_features, write_with_readout
+
+from helpers import ONEPASS, tiny_predictor
+
+
+@pytest.fixture(scope="module")
+def fitted(data_dir, tmp_path_factory):
+    """A tiny random onepass model (with a calibration entry, which the readout must drop), its readout
+    fitted on 300 training proteins, and the folder written with it."""
+    torch.manual_seed(0)
+    spec = {k: v for k, v in ONEPASS.items() if k != "preset"}
+    model = Transformer(ModelConfig(**{**PRESETS["tiny"], **spec})).eval()
+    root = tmp_path_factory.mktemp("readout")
+    save_checkpoint(root / "model", model, Alphabet(), extra={"calibration": {"loc": {"temperature": 2.0}}})
+    predictor = Predictor.from_pretrained(root / "model")
+    readout, report = fit_readout(predictor, data_dir, hidden=16, members=2, termini=5, limit=300, log=lambda m: None)
+    write_with_readout(root / "model", root / "with_readout", readout, report)
+    return root, readout, report
+
+
+def test_the_report_scores_both_answers_on_validation_proteins(fitted):
+    _, _, report = fitted
+    for task in ("loc", "ms"):
+        r = report["tasks"][task]
+        assert 0 < r["train_proteins"] <= 300 and r["valid_proteins"] > 100
+        assert 0 <= r["valid_accuracy_token"] <= 1 and 0 <= r["valid_accuracy_readout"] <= 1
+        assert len(r["epochs"]) == 2 and all(e >= 1 for e in r["epochs"])
+    # ten locations, one of them (nucleus or cytoplasm) a quarter of the proteins: a fitted readout beats
+    # the untrained model's token answer, which is a random projection
+    assert report["tasks"]["loc"]["valid_accuracy_readout"] > report["tasks"]["loc"]["valid_accuracy_token"]
+
+
+def test_the_folder_answers_location_and_membrane_from_the_readout_and_nothing_else_changes(fitted):
+    root, readout, _ = fitted
+    meta = json.loads((root / "with_readout" / "config.json").read_text())
+    assert "calibration" not in meta and meta["readout"]["members"] == 2 and (root / "with_readout" / READOUT_FILE).is_file()
+    plain, with_readout = Predictor.from_pretrained(root / "model"), Predictor.from_pretrained(root / "with_readout")
+    assert plain.meta["fingerprint"] != with_readout.meta["fingerprint"]
+    seqs = ["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "M" + "KLAVE" * 300]  # the second is longer than a row
+    a, b = plain.one_pass(seqs), with_readout.one_pass(seqs)
+    feats, _ = protein_features(plain, seqs, readout.termini)
+    with torch.no_grad():
+        expected = readout(feats)
+    for k in range(2):
+        for t in ("ss8", "ss3"):
+            np.testing.assert_array_equal(a[k][t], b[k][t])
+        for t in ("loc", "ms"):
+            np.testing.assert_allclose(b[k][t], expected[t][k].numpy(), atol=1e-6)
+            assert not np.allclose(a[k][t], b[k][t])
+
+
+def test_a_damaged_readout_is_a_checkpoint_error_and_an_existing_folder_is_not_overwritten(fitted, tmp_path):
+    root, readout, report = fitted
+    with pytest.raises(FileExistsError, match="exists"):
+        write_with_readout(root / "model", root / "with_readout", readout, report)
+    import shutil
+    broken = shutil.copytree(root / "with_readout", tmp_path / "broken")
+    (broken / READOUT_FILE).write_bytes(b"\0" * 10)
+    with pytest.raises(CheckpointError, match="readout.safetensors"):
+        Predictor.from_pretrained(broken)
+
+
+def test_only_a_onepass_model_takes_a_readout(fitted, data_dir):
+    with pytest.raises(ValueError, match="onepass"):
+        fit_readout(tiny_predictor(kind="encoder"), data_dir, limit=10)
+
+
+def test_the_command_refuses_an_existing_folder_and_an_encoder_in_one_line(fitted, tmp_path):
+    import subprocess
+    import sys
+
+    from helpers import cli_env, saved_tiny_model
+
+    root, _, _ = fitted
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "dbmtl", "fit-readout", *map(str, args)], capture_output=True,
+                              text=True, env=cli_env(), timeout=300)
+
+    existing = run(root / "model", "-o", root / "with_readout")
+    assert existing.returncode != 0 and "exists" in existing.stderr and "Traceback" not in existing.stderr
+    encoder = run(saved_tiny_model(tmp_path / "encoder"), "-o", tmp_path / "out", "--limit", "5")
+    assert encoder.returncode != 0 and "onepass" in encoder.stderr and "Traceback" not in encoder.stderr
+    assert not (tmp_path / "out").exists()
+    assert "(default: 256)" in run("--help").stdout
