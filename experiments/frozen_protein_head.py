@@ -23,28 +23,18 @@ import torch
 from dbmtl.data.catalog import load_training_data, resolve_data_dir
 from dbmtl.evaluation.metrics import confusion_matrix, multiclass_mcc
 from dbmtl.inference import Predictor
+from dbmtl.model.readout import SUMMARIES
 from dbmtl.tasks import TASKS
+from dbmtl.training.readout import protein_features
 
-PARTS = ("loc_state", "ms_state", "mean", "max", "n_term", "c_term")
+PARTS = SUMMARIES
 
 
-@torch.inference_mode()
 def summaries(predictor: Predictor, sequences: list[str], termini: int) -> dict[str, np.ndarray]:
-    """(n, n_embd) per summary in PARTS, from the final hidden states of each protein's one-pass row."""
-    layout, runner = predictor.layout, predictor.runner
-    rows = [layout.prediction_row(layout.crop_protein(s)) for s in sequences]
-    out = {p: np.zeros((len(rows), predictor.model.cfg.n_embd), np.float32) for p in PARTS}
-    prefix = 2
-    for batch_ids, states, _ in runner.forward_batches(rows, states=True):
-        states = states.float()
-        for j, i in enumerate(batch_ids):
-            n = len(rows[i].inputs) - prefix
-            res = states[j, prefix : prefix + n]
-            k = min(termini, n)
-            for part, v in zip(PARTS, (states[j, 0], states[j, 1], res.mean(0), res.amax(0),
-                                       res[:k].mean(0), res[-k:].mean(0))):
-                out[part][i] = v.numpy()
-    return out
+    """(n, n_embd) per summary in PARTS (dbmtl.model.readout.SUMMARIES, in its order), as the product's
+    readout reads them."""
+    feats, _ = protein_features(predictor, sequences, termini)
+    return dict(zip(PARTS, np.split(feats.numpy(), len(PARTS), axis=1)))
 
 
 def scores(pred: np.ndarray, y: np.ndarray) -> str:
