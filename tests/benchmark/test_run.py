@@ -1,4 +1,5 @@
-"""A tiny `dbmtl benchmark` run fills every field of its report (no timing thresholds anywhere)."""
+"""`dbmtl benchmark` end to end: a tiny run fills every field of its report, and both comparisons beside
+MMseqs2 (the S4PRED-shaped ensemble, the first prediction) reach it (no timing thresholds anywhere)."""
 import json
 
 import pytest
@@ -63,3 +64,31 @@ def test_cli_defaults_are_the_specs_defaults(monkeypatch):
     monkeypatch.setattr(dbmtl.benchmark.run, "run_benchmark", lambda spec, log: seen.append(spec))
     assert main(["benchmark"]) == 0
     assert dataclasses.replace(seen[0], command=None) == BenchmarkSpec()
+
+
+def test_benchmark_reports_both_comparisons(tmp_path, tmp_fasta):
+    """A tiny run with the real S4PRED-sized ensemble on one short protein and one run of `dbmtl predict` on
+    it: both measured, in benchmark.json, in the report and (the first prediction) among the targets."""
+    p = tiny_predictor(kind="encoder")
+    model = save_checkpoint(tmp_path / "m", p.model, p.alphabet)
+    queries = tmp_fasta(">q1 first\nMKTAYIAKQRQISFVKSHFSRQ\n>q2\nGSAEELLKKA\n")
+    out = tmp_path / "bench"
+    spec = BenchmarkSpec(out=out, model=str(model), configs=["default"], dtypes=["int8"], queries=queries,
+                         batch=1, length=16, skip_mmseqs=True, threads=1, device="cpu", profile_proteins=0,
+                         s4pred_proteins=1, latency_repeats=1, plot=False)
+    r = run_benchmark(spec, log=lambda m: None)
+    s4, lat = r["s4pred"], r["latency"]
+    assert s4["params"] == 224_362_255 and s4["proteins"] == 1 and s4["residues"] == 22
+    row = r["configs"][0]["predict"][0]
+    assert s4["speedup_per_residue"]["int8"] == pytest.approx(s4["s_per_residue"] / (row["wall_s"] / 32))
+    assert lat["protein"] == "q1" and lat["residues"] == 22 and len(lat["wall_s"]) == 1
+    assert lat["best_s"] > 0 and lat["model_loaded_best_s"] > 0 and lat["met"] == (lat["best_s"] <= 2.0)
+    assert lat["written"] == ["predictions.jsonl", "proteins.tsv", "residues.tsv"]
+    assert lat["command"] == f"dbmtl predict ONE.fasta -o OUT --model {model} --threads 1 --device cpu --quiet"
+    target = next(t for t in r["targets"] if "first_prediction_s" in t)
+    assert target["first_prediction_s"] == lat["best_s"] and target["met"] == lat["met"]
+    assert json.loads((out / "benchmark.json").read_text())["s4pred"]["params"] == 224_362_255
+    md = (out / "benchmark.md").read_text()
+    assert "224,362,255 parameters" in md and f"{1000 * s4['s_per_residue']:.2f} ms per residue" in md
+    assert f"{s4['speedup_per_residue']['int8']:.1f}x" in md and "CB513 Q3 is 75.3" in md
+    assert f"**{lat['best_s']:.2f} s**" in md and f"model loaded after {lat['model_loaded_best_s']:.2f} s" in md

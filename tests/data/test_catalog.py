@@ -1,4 +1,5 @@
-"""The shared data assembled into training sets, and the leakage guard (facts from the PROVENANCE.md files)."""
+"""The shared data assembled into training sets, and the leakage guard over them (facts from the PROVENANCE.md
+files)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -6,12 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from helpers import need
 
 from dbmtl.data import catalog as datasets
-from dbmtl.data.catalog import CORPUS_FILES, SS_DIR, load_training_data, localization_training
-from dbmtl.data.corpus import stream_corpus
-from dbmtl.readers.fasta import SkipReport
+from dbmtl.data.catalog import SS_DIR, load_training_data, localization_training
 from dbmtl.readers.leakage import LeakageGuard
 from dbmtl.readers.secondary_structure import read_cullpdb_csv, read_flip
 from dbmtl.tasks import LOCATIONS, ss8_to_ss3
@@ -92,21 +90,3 @@ def test_residue_training_merge(data_dir, training, evaluation_sequences):
                      & r.resolved).sum()) for r in merged)
     total = sum(int(r.resolved.sum()) for r in merged)
     assert agree / total > 0.95
-
-
-def test_stream_corpus_with_guard(data_dir, training, evaluation_sequences):
-    paths = [need(data_dir, p) for p in CORPUS_FILES]
-    guard = LeakageGuard(set().union(*evaluation_sequences.values()))
-    evaluation = set().union(*evaluation_sequences.values())
-    report = SkipReport()
-    seen, dupes, leaks = set(), 0, 0
-    for seq in stream_corpus(paths, guard=guard, report=report):
-        if seq in seen:
-            dupes += 1
-        seen.add(seq)
-        leaks += seq in evaluation
-    assert dupes == 0 and leaks == 0
-    assert report.total == 0
-    # PROVENANCE: 19,188 unique sequences in DB + QUERY, 25 of them identical to LA test sequences.
-    assert guard.removed["lm"] >= 25
-    assert len(seen) + guard.removed["lm"] == 19_188

@@ -1,9 +1,6 @@
 """The two row layouts: what fits the context, where answers are read, the long-protein rules."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -11,6 +8,7 @@ from dbmtl.data.layouts import SEGMENTS_USED, DecoderLayout, EncoderLayout, coll
 from dbmtl.model import ModelConfig
 from dbmtl.tasks import TASKS
 from dbmtl.tokens import Alphabet
+
 
 SEQ = "MKT" + "A" * 40 + "LLVW"
 
@@ -50,10 +48,3 @@ def test_a_model_with_too_few_segment_embeddings_is_refused():
     with pytest.raises(ValueError, match="segments"):
         layout_for("encoder", Alphabet(), 1024, n_segments=SEGMENTS_USED - 1)
     assert ModelConfig().n_segments == SEGMENTS_USED  # the default fits the layouts
-
-
-def test_readers_import_without_torch():
-    code = ("import sys, dbmtl.readers.fasta, dbmtl.readers.secondary_structure, dbmtl.readers.localization, "
-            "dbmtl.tasks; print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"

@@ -1,7 +1,10 @@
 """The audit makes the paper's leak visible: a teacher-forced decoder learns to copy the previous label,
-so its teacher-forced score equals the copy baseline while its honest (free-running) score does not."""
+so its teacher-forced score equals the copy baseline while its honest (free-running) score does not; the
+audit's baselines (copy the previous label, the majority class)."""
+import numpy as np
+
 from dbmtl.data.catalog import residue_test_sets
-from dbmtl.evaluation.audit import teacher_forced_residues
+from dbmtl.evaluation.audit import copy_previous_labels, majority_labels, teacher_forced_residues
 from dbmtl.evaluation.runner import evaluate, to_markdown
 from dbmtl.inference.predictor import Predictor
 from dbmtl.tasks import TASKS
@@ -35,3 +38,8 @@ def test_teacher_forced_decoder_shows_the_leak(tmp_path, data_dir):
     again = teacher_forced_residues(predictor, seqs, free, TASKS["ss3"])
     same = sum(a == b for x, y in zip(free, again) for a, b in zip(x, y)) / sum(map(len, free))
     assert same > 0.999
+
+
+def test_audit_baselines():
+    assert copy_previous_labels(["HHEC"]) == ["CHHE"]
+    assert majority_labels(["HHEC", "HC"], [np.ones(4, bool), np.ones(2, bool)]) == ["HHHH", "HH"]

@@ -1,4 +1,4 @@
-"""Expected calibration error on synthetic cases, and the composition baseline beside the per-protein scores."""
+"""The composition baseline beside the per-protein scores."""
 import builtins
 
 import numpy as np
@@ -6,37 +6,7 @@ import pytest
 
 from dbmtl.data.catalog import protein_test_sets
 from dbmtl.evaluation.baselines import N_FEATURES, composition_baseline, composition_features
-from dbmtl.evaluation.metrics import expected_calibration_error
 from dbmtl.evaluation.runner import to_markdown
-
-
-def synthetic(confidence: np.ndarray, accuracy: np.ndarray, rng, k: int = 10):
-    """(n, k) probabilities whose top probability is `confidence`, and true labels that agree with the top
-    class with probability `accuracy`."""
-    n = len(confidence)
-    top = rng.integers(k, size=n)
-    probs = np.tile(((1 - confidence) / (k - 1))[:, None], (1, k))
-    probs[np.arange(n), top] = confidence
-    other = (top + rng.integers(1, k, size=n)) % k
-    true = np.where(rng.random(n) < accuracy, top, other)
-    return probs, true
-
-
-def test_ece_is_near_zero_when_calibrated_and_large_when_overconfident():
-    rng = np.random.default_rng(0)
-    confidence = rng.uniform(0.2, 1.0, 50_000)
-    probs, true = synthetic(confidence, confidence, rng)  # right as often as it says
-    assert expected_calibration_error(probs, true) < 0.01
-    probs, true = synthetic(np.full(5_000, 0.99), np.full(5_000, 0.5), rng)  # says 99%, right half the time
-    assert expected_calibration_error(probs, true) == pytest.approx(0.49, abs=0.02)
-    probs, true = synthetic(np.full(5_000, 0.6), np.full(5_000, 0.9), rng)  # underconfident
-    assert expected_calibration_error(probs, true) == pytest.approx(0.3, abs=0.02)
-
-
-def test_ece_uses_fifteen_equal_width_bins():
-    # two bins: (0.6, 0.667] holds 0.62 (right) and (0.933, 1] holds 0.95 (wrong): |1 - 0.62| / 2 + |0 - 0.95| / 2
-    probs = np.array([[0.62, 0.38], [0.95, 0.05]])
-    assert expected_calibration_error(probs, np.array([0, 1])) == pytest.approx((0.38 + 0.95) / 2)
 
 
 def test_composition_features():

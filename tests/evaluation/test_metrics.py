@@ -1,11 +1,11 @@
-"""Scores: masks respected, mean vs pooled, MCC agrees with the binary formula, audit baselines."""
+"""Scores: masks respected, mean vs pooled, MCC agrees with the binary formula, paired differences, and the
+expected calibration error on synthetic cases."""
 import math
 
 import numpy as np
 import pytest
 
-from dbmtl.evaluation.audit import copy_previous_labels, majority_labels
-from dbmtl.evaluation.metrics import (bootstrap_interval, confusion_matrix, multiclass_mcc,
+from dbmtl.evaluation.metrics import (bootstrap_interval, confusion_matrix, expected_calibration_error, multiclass_mcc,
                                       per_protein_accuracy, per_residue_accuracy)
 
 
@@ -60,11 +60,6 @@ def test_bootstrap_interval_brackets_the_mean():
     assert lo < values.mean() < hi and hi - lo < 0.1
 
 
-def test_audit_baselines():
-    assert copy_previous_labels(["HHEC"]) == ["CHHE"]
-    assert majority_labels(["HHEC", "HC"], [np.ones(4, bool), np.ones(2, bool)]) == ["HHHH", "HH"]
-
-
 def test_paired_difference_counts_disagreements_and_skips_unlabeled():
     from dbmtl.evaluation.metrics import paired_difference
 
@@ -88,3 +83,32 @@ def test_paired_difference_counts_disagreements_and_skips_unlabeled():
     assert same["difference"] == 0 and same["difference_ci"] == (0.0, 0.0) and same["only_a"] == 0
     with pytest.raises(ValueError, match="different proteins"):
         paired_difference(a, b[:-1])
+
+
+def synthetic(confidence: np.ndarray, accuracy: np.ndarray, rng, k: int = 10):
+    """(n, k) probabilities whose top probability is `confidence`, and true labels that agree with the top
+    class with probability `accuracy`."""
+    n = len(confidence)
+    top = rng.integers(k, size=n)
+    probs = np.tile(((1 - confidence) / (k - 1))[:, None], (1, k))
+    probs[np.arange(n), top] = confidence
+    other = (top + rng.integers(1, k, size=n)) % k
+    true = np.where(rng.random(n) < accuracy, top, other)
+    return probs, true
+
+
+def test_ece_is_near_zero_when_calibrated_and_large_when_overconfident():
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(0.2, 1.0, 50_000)
+    probs, true = synthetic(confidence, confidence, rng)  # right as often as it says
+    assert expected_calibration_error(probs, true) < 0.01
+    probs, true = synthetic(np.full(5_000, 0.99), np.full(5_000, 0.5), rng)  # says 99%, right half the time
+    assert expected_calibration_error(probs, true) == pytest.approx(0.49, abs=0.02)
+    probs, true = synthetic(np.full(5_000, 0.6), np.full(5_000, 0.9), rng)  # underconfident
+    assert expected_calibration_error(probs, true) == pytest.approx(0.3, abs=0.02)
+
+
+def test_ece_uses_fifteen_equal_width_bins():
+    # two bins: (0.6, 0.667] holds 0.62 (right) and (0.933, 1] holds 0.95 (wrong): |1 - 0.62| / 2 + |0 - 0.95| / 2
+    probs = np.array([[0.62, 0.38], [0.95, 0.05]])
+    assert expected_calibration_error(probs, np.array([0, 1])) == pytest.approx((0.38 + 0.95) / 2)

@@ -1,6 +1,6 @@
 """Fast inference: batch composition never changes a prediction, blocked attention says what SDPA says,
-half precision and int8 stay close to float32, and the vectorized label and row formatting say what the
-per-residue loops said."""
+half precision and int8 stay close to float32, and the vectorized label strings say what the per-residue
+join said."""
 import json
 import random
 
@@ -11,9 +11,7 @@ import torch
 from dbmtl.cli import main
 from dbmtl.data.layouts import layout_for
 from dbmtl.inference.predictor import Predictor, label_string
-from dbmtl.inference.writers import residue_rows
 from dbmtl.model.checkpoint import save_checkpoint
-from dbmtl.model.transformer import blocked_attention
 from dbmtl.readers.fasta import read_fasta
 from dbmtl.tasks import OUTPUT_TASKS, TASKS
 from dbmtl.tokens import Alphabet
@@ -79,29 +77,6 @@ def test_blocked_attention_predicts_what_sdpa_predicts(mixed_sequences, kind, la
             np.testing.assert_allclose(a.probabilities[task], b.probabilities[task], atol=2e-5)
 
 
-@pytest.mark.parametrize("case", ["plain", "causal", "prefix", "arbitrary", "causal+padding"])
-def test_blocked_attention_equals_sdpa(case):
-    torch.manual_seed(0)
-    B, H, T, D = 3, 4, 70, 16
-    q, k, v = (torch.randn(B, H, T, D) for _ in range(3))
-    lengths = torch.tensor([70, 41, 5])
-    prefix = (torch.arange(T)[None, :] < lengths[:, None])[:, None, None, :]
-    mask, causal = None, False
-    if case == "causal":
-        causal = True
-    elif case == "prefix":
-        mask = prefix
-    elif case == "arbitrary":
-        mask = (torch.rand(B, 1, T, T) > 0.5) | torch.eye(T, dtype=torch.bool)
-    elif case == "causal+padding":  # the decoder's left-padded rows: causal, valid keys, a query sees itself
-        eye = torch.eye(T, dtype=torch.bool)
-        mask = (torch.ones(T, T, dtype=torch.bool).tril() & prefix.flip(-1)) | eye
-    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
-    for block in (1, 500, 1 << 21):  # a row of a block at a time ... everything at once
-        got = blocked_attention(q, k, v, mask, causal=causal, block_elements=block)
-        torch.testing.assert_close(got, ref, atol=2e-6, rtol=1e-5)
-
-
 def test_a_protein_beside_duplicates_of_itself_and_different_neighbours(mixed_sequences):
     """The same protein in one batch several times, or next to much longer ones (more padding), gets the
     same numbers as alone."""
@@ -147,19 +122,6 @@ def test_label_string_matches_the_per_residue_join():
         idx = rng.integers(0, len(task.labels), 500)
         assert label_string(task.labels, idx) == "".join(task.labels[i] for i in idx)
     assert label_string(("HH", "E"), np.array([1, 0])) == "EHH"  # multi-letter labels still work
-
-
-def test_residue_rows_match_per_residue_formatting():
-    p = tiny_predictor(kind="encoder").predict({"x1": "MKTAYIAKQRQ"})[0]
-    p.probabilities["ss3"][:4] = np.float32([[0.12345, 0.5, 0.37655], [0.00005, 0.99995, 0.0],
-                                             [1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
-    tasks = ["ss3", "ss8"]
-    expected = []
-    for i, aa in enumerate(p.sequence):
-        cells = [p.id, str(i + 1), aa] + [p.labels[t][i] for t in tasks]
-        cells += [f"{v:.4f}" for t in tasks for v in p.probabilities[t][i]]
-        expected.append("\t".join(cells))
-    assert residue_rows(p, tasks) == "\n".join(expected) + "\n"
 
 
 def test_predict_cli_half_precision_and_int8(tmp_path):

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from dbmtl.data.onepass import PREFIX
-from dbmtl.model import ModelConfig
 from dbmtl.readers.fasta import read_fasta
 from dbmtl.tasks import OUTPUT_TASKS, SS3_LABELS, SS8_LABELS, SS8_TO_SS3, TASKS
 
@@ -108,10 +107,3 @@ def test_single_task_calls_give_the_same_numbers(sequences):
     assert p.residue_mode == "onepass"
     with pytest.raises(ValueError, match="never reads labels"):
         p.teacher_forced_residues(sequences[:1], ["C" * len(sequences[0])], TASKS["ss3"])
-
-
-def test_onepass_config_allows_what_the_encoder_allows():
-    cfg = ModelConfig(kind="onepass", conv_kernel=9, protein_pooling="attention")
-    assert cfg.n_segments == 7  # one segment for the whole row: the default embedding table is enough
-    with pytest.raises(ValueError, match="kind"):
-        ModelConfig(kind="twopass")

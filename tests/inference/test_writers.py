@@ -1,10 +1,14 @@
-"""File names made from protein ids: safe, bounded and distinct whatever the id."""
+"""The output writers: file names made from protein ids are safe, bounded and distinct whatever the id;
+residues.tsv rows say what per-residue formatting says."""
 from __future__ import annotations
 
-import pytest
+import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from dbmtl.inference.writers import NAME_BYTES, safe_name
+from dbmtl.inference.writers import NAME_BYTES, residue_rows, safe_name
+
+from helpers import tiny_predictor
+
 
 ids = st.text(min_size=0, max_size=400) | st.text("αβγ蛋白質ДНК🧬/.%~", min_size=1, max_size=200)
 
@@ -32,13 +36,20 @@ def test_short_ids_keep_their_readable_name_and_long_ones_a_hash():
     assert len(safe_name(cjk)) <= NAME_BYTES and "%" in safe_name(cjk)
 
 
-@pytest.mark.filterwarnings("ignore:Glyph")  # the title font lacks CJK; the file name is tested
-def test_plots_of_long_and_non_latin_ids_are_written(tmp_path):
-    pytest.importorskip("matplotlib")
-    from dbmtl.reports.plots import write_plots
+def test_residue_rows_match_per_residue_formatting():
+    p = tiny_predictor(kind="encoder").predict({"x1": "MKTAYIAKQRQ"})[0]
+    p.probabilities["ss3"][:4] = np.float32([[0.12345, 0.5, 0.37655], [0.00005, 0.99995, 0.0],
+                                             [1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    tasks = ["ss3", "ss8"]
+    expected = []
+    for i, aa in enumerate(p.sequence):
+        cells = [p.id, str(i + 1), aa] + [p.labels[t][i] for t in tasks]
+        cells += [f"{v:.4f}" for t in tasks for v in p.probabilities[t][i]]
+        expected.append("\t".join(cells))
+    assert residue_rows(p, tasks) == "\n".join(expected) + "\n"
 
-    record = {"id": "", "description": "", "length": 3, "sequence": "MKV", "ss3": "HHC",
-              "ss3_probabilities": [[0.8, 0.1, 0.1], [0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]}
-    records = [dict(record, id=i) for i in ("A" * 300, "蛋白質" * 30, "A" * 299 + "B")]
-    paths = write_plots(records, tmp_path)
-    assert len({p.name for p in paths}) == 3 and all(p.exists() and len(p.name.encode()) <= NAME_BYTES + 4 for p in paths)
+
+def test_safe_names_are_distinct():
+    ids = ["a/b", "a%2Fb", "a_b", ".", "..", ".x"]
+    names = [safe_name(i) for i in ids]
+    assert len(set(names)) == len(ids) and all("/" not in n and n not in (".", "..") for n in names)

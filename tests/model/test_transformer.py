@@ -1,11 +1,10 @@
-"""The decoder: cached decoding equals a full pass, left padding changes nothing, checkpoints round-trip."""
-import json
-
+"""The transformer: cached decoding equals a full pass, padding changes nothing, attention pooling and the local
+convolution read what they should, blocked attention equals SDPA."""
 import pytest
 import torch
 
 from dbmtl.model import PRESETS, Transformer, KVCache, ModelConfig
-from dbmtl.model.checkpoint import load_checkpoint, save_checkpoint
+from dbmtl.model.transformer import blocked_attention
 from dbmtl.tokens import Alphabet
 
 
@@ -63,35 +62,6 @@ def test_context_overflow_is_an_error():
         model(torch.zeros(1, 17, dtype=torch.long))
 
 
-def test_paper_preset_size():
-    cfg = ModelConfig(vocab_size=len(Alphabet()), **PRESETS["paper"])
-    assert (cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.dropout, cfg.context) == (12, 1024, 16, 0.2, 1024)
-    assert 150e6 < cfg.n_params() < 155e6
-
-
-@pytest.mark.parametrize("dtype", [None, torch.float16])
-def test_checkpoint_round_trip(tmp_path, dtype):
-    model = make(seed=3)
-    save_checkpoint(tmp_path / "ck", model, Alphabet(), extra={"step": 7}, dtype=dtype)
-    assert not list((tmp_path / "ck").glob("*.pt")) and not list((tmp_path / "ck").glob("*.bin"))
-    loaded, alphabet, meta = load_checkpoint(tmp_path / "ck")
-    assert meta["step"] == 7 and alphabet.tokens == Alphabet().tokens
-    x = torch.randint(3, 28, (2, 20))
-    with torch.no_grad():
-        tol = 1e-6 if dtype is None else 2e-2
-        assert torch.allclose(loaded(x), model(x), atol=tol)
-    assert loaded.head.weight.data_ptr() == loaded.wte.weight.data_ptr()  # still tied after loading
-
-
-def test_checkpoint_with_other_vocabulary_is_refused(tmp_path):
-    save_checkpoint(tmp_path / "ck", make(), Alphabet())
-    vocab = json.loads((tmp_path / "ck" / "vocab.json").read_text())
-    vocab["tokens"][5], vocab["tokens"][6] = vocab["tokens"][6], vocab["tokens"][5]
-    (tmp_path / "ck" / "vocab.json").write_text(json.dumps(vocab))
-    with pytest.raises(ValueError, match="vocabulary"):
-        load_checkpoint(tmp_path / "ck")
-
-
 def test_local_convolution_ignores_padding_sees_only_its_window_and_looks_back_in_causal_rows():
     """With conv_kernel k, a bidirectional row padded in a batch equals the row alone; in a model whose
     attention is cut off (zeroed output projections), a residue changes exactly the outputs within
@@ -134,3 +104,26 @@ def test_attention_dropout_is_its_own_setting_and_defaults_to_dropout():
     with pytest.raises(ValueError, match="attention_dropout"):
         make(attention_dropout=1.0)
     assert ModelConfig.from_dict({"dropout": 0.2}).attention_dropout is None  # older config.json files load
+
+
+@pytest.mark.parametrize("case", ["plain", "causal", "prefix", "arbitrary", "causal+padding"])
+def test_blocked_attention_equals_sdpa(case):
+    torch.manual_seed(0)
+    B, H, T, D = 3, 4, 70, 16
+    q, k, v = (torch.randn(B, H, T, D) for _ in range(3))
+    lengths = torch.tensor([70, 41, 5])
+    prefix = (torch.arange(T)[None, :] < lengths[:, None])[:, None, None, :]
+    mask, causal = None, False
+    if case == "causal":
+        causal = True
+    elif case == "prefix":
+        mask = prefix
+    elif case == "arbitrary":
+        mask = (torch.rand(B, 1, T, T) > 0.5) | torch.eye(T, dtype=torch.bool)
+    elif case == "causal+padding":  # the decoder's left-padded rows: causal, valid keys, a query sees itself
+        eye = torch.eye(T, dtype=torch.bool)
+        mask = (torch.ones(T, T, dtype=torch.bool).tril() & prefix.flip(-1)) | eye
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+    for block in (1, 500, 1 << 21):  # a row of a block at a time ... everything at once
+        got = blocked_attention(q, k, v, mask, causal=causal, block_elements=block)
+        torch.testing.assert_close(got, ref, atol=2e-6, rtol=1e-5)

@@ -1,4 +1,5 @@
-"""Readers on the real files in the shared data folder (facts from its PROVENANCE.md)."""
+"""The secondary-structure readers on the real files in the shared data folder (facts from its PROVENANCE.md),
+and NetSurfP CSV and FLIP files with bad input."""
 from __future__ import annotations
 
 import csv
@@ -8,16 +9,15 @@ import numpy as np
 import pytest
 
 from helpers import need
+from readers.test_table import message
 
-from dbmtl.data.catalog import LOC_DIR, SS_DIR, TEST_SET_FILES
+from dbmtl.data.catalog import SS_DIR, TEST_SET_FILES
 from dbmtl.readers.fasta import FastaFormatError, read_fasta
-from dbmtl.readers.localization import parse_deeploc_header, read_deeploc_fasta
 from dbmtl.readers.secondary_structure import read_cullpdb_csv, read_flip, read_netsurfp_csv
 from dbmtl.tasks import SS3_LABELS, SS8_LABELS, ss8_to_ss3
 from dbmtl.tokens import STANDARD_AMINO_ACIDS
 
-LA_TEST = f"{LOC_DIR}/light_attention/deeploc_test_set.fasta"
-LA_VAL = f"{LOC_DIR}/light_attention/deeploc_our_val_set.fasta"
+
 CULLPDB = f"{SS_DIR}/cullpdb6133_filtered/cb6133filtered.npy.csv"
 
 
@@ -77,7 +77,7 @@ def test_cb513_has_unresolved_residues(data_dir):
     assert any((~r.resolved).any() for r in recs)
 
 
-# -- FLIP ----------------------------------------------------------------------------------------------------
+# -- FLIP --------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_flip_valid_flag_comes_from_sampled_header(data_dir, flip):
     assert valid_ids == {r.id for r in flip if r.split == "valid"}
 
 
-# -- CullPDB -------------------------------------------------------------------------------------------------
+# -- CullPDB -----------------------------------------------------------------------------------------------
 
 
 def test_cullpdb_dedup_and_labels(data_dir):
@@ -137,79 +137,7 @@ def test_cullpdb_dedup_and_labels(data_dir):
     assert (min(lengths), max(lengths)) == (12, 696)
 
 
-# -- DeepLoc (Light Attention files) --------------------------------------------------------------------------
-
-
-def test_deeploc_test_set(data_dir):
-    recs = list(read_deeploc_fasta(need(data_dir, LA_TEST)))
-    assert len(recs) == 2_768
-    assert {r.split for r in recs} == {"test"}
-    assert Counter(r.location for r in recs) == {
-        "Cell.membrane": 273, "Cytoplasm": 505, "Endoplasmic.reticulum": 173, "Extracellular": 393,
-        "Golgi.apparatus": 70, "Lysosome/Vacuole": 64, "Mitochondrion": 302, "Nucleus": 806,
-        "Peroxisome": 30, "Plastid": 152,
-    }
-    assert Counter(r.membrane for r in recs) == {"M": 743, "S": 1_003, None: 1_022}
-    lengths = [len(r.sequence) for r in recs]
-    assert (min(lengths), max(lengths)) == (40, 5_654)
-
-
-def test_deeploc_val_set_dual_label(data_dir):
-    path = need(data_dir, LA_VAL)
-    recs = list(read_deeploc_fasta(path))
-    assert len(recs) == 1_678
-    assert {r.split for r in recs} == {"train"}  # no `test` token in these headers
-    assert Counter(r.membrane for r in recs) == {"M": 426, "S": 595, None: 657}
-    raw = {rec.id: rec.description.split()[1] for rec in read_fasta(path)}
-    dual = [r for r in recs if raw[r.id].startswith("Cytoplasm-Nucleus-")]
-    assert len(dual) == 23
-    assert all(r.location is None for r in dual)
-    assert sum(r.location is None for r in recs) == 23
-    for r in dual:  # membrane label kept: the code after the last '-'
-        code = raw[r.id].rsplit("-", 1)[1]
-        assert r.membrane == (None if code == "U" else code)
-    # In this file all 23 dual entries are `-U`, so the kept membrane label is None for each of them;
-    # the synthetic test below checks that an M/S code on a dual entry survives.
-    assert Counter(raw[r.id] for r in dual) == {"Cytoplasm-Nucleus-U": 23}
-
-
-def test_dual_location_keeps_membrane_label(tmp_fasta):
-    path = tmp_fasta(">D1 Cytoplasm-Nucleus-M\nACDE\n>D2 Cytoplasm-Nucleus-S test\nKLMN\n>D3 Nucleus-U\nWW\n")
-    got = [(r.id, r.location, r.membrane, r.split) for r in read_deeploc_fasta(path)]
-    assert got == [("D1", None, "M", "train"), ("D2", None, "S", "test"), ("D3", "Nucleus", None, "train")]
-
-
-@pytest.mark.parametrize(
-    "description, expected",
-    [
-        ("Q9H400 Cell.membrane-M test", ("Cell.membrane", "M", True)),
-        ("Q1 Lysosome/Vacuole-S", ("Lysosome/Vacuole", "S", False)),
-        ("Q2 Cytoplasm-Nucleus-M", (None, "M", False)),
-        ("Q3 Endoplasmic.reticulum-U new_test_set ", ("Endoplasmic.reticulum", None, False)),
-    ],
-)
-def test_parse_deeploc_header(description, expected):
-    assert parse_deeploc_header(description.split()[0], description) == expected
-
-
-@pytest.mark.parametrize(
-    "header, fragment",
-    [
-        ("P1 Nucleolus-M", "unknown location"),
-        ("P1 Nucleus-Q", "membrane code"),
-        ("P1 Nucleus-", "membrane code"),
-        ("P1 Nucleus", "not 'ACC Location"),
-        ("P1", "not 'ACC Location"),
-    ],
-)
-def test_deeploc_bad_header_names_record(tmp_fasta, header, fragment):
-    path = tmp_fasta(f">P0 Nucleus-S\nACDE\n>{header}\nACDE\n")
-    with pytest.raises(FastaFormatError) as info:
-        list(read_deeploc_fasta(path))
-    assert "'P1'" in str(info.value) and fragment in str(info.value)
-
-
-# -- NetSurfP CSV bad input -----------------------------------------------------------------------------------
+# -- NetSurfP CSV bad input --------------------------------------------------------------------------------
 
 HEADER = "input, dssp3, dssp8, disorder, cb513_mask\n"
 
@@ -261,3 +189,24 @@ def test_netsurfp_invalid_amino_acid_names_record(tmp_fasta):
     path = tmp_fasta(HEADER + netsurfp_row("ACJE", "HHEC", "HHEC"), name="bad.csv")
     with pytest.raises(FastaFormatError, match=r"'bad_1'.*position 3"):
         list(read_netsurfp_csv(path))
+
+
+# -- FLIP bad input ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "seqs, labels, mask, fragments",
+    [
+        (">a\nACD\n", ">a\nHHC\n>b\nHHC\n", ">a\n111\n", ["different numbers of records"]),
+        (">a\nACD\n", ">b\nHHC\n", ">a\n111\n", ["ids out of step"]),
+        (">a\nACD\n", ">a\nHQC\n", ">a\n111\n", ["sampled.fasta", "'a'", "position 2"]),
+        (">a\nACD\n", ">a\nHHC\n", ">a\n11\n", ["'a'", "mask has 2 entries"]),
+    ],
+)
+def test_flip_malformed_input(tmp_path, seqs, labels, mask, fragments):
+    for name, text in (("sequences", seqs), ("sampled", labels), ("mask", mask)):
+        (tmp_path / f"{name}.fasta").write_text(text)
+    msg = message(read_flip, tmp_path)
+    assert str(tmp_path) in msg
+    for fragment in fragments:
+        assert fragment in msg

@@ -1,6 +1,6 @@
 """Properties of the label-file readers over generated input: well-formed NetSurfP CSV reads back exactly;
-any bytes given to the NetSurfP, CullPDB, DeepLoc or FLIP readers give records or a FastaFormatError
-naming the file, never another exception."""
+any bytes given to the NetSurfP, CullPDB or FLIP readers give records or a FastaFormatError naming the
+file, never another exception (the DeepLoc reader's: tests/readers/test_localization.py)."""
 from __future__ import annotations
 
 import gzip
@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dbmtl.readers.fasta import FastaFormatError
-from dbmtl.readers.localization import read_deeploc_fasta
 from dbmtl.readers.secondary_structure import read_cullpdb_csv, read_flip, read_netsurfp_csv
-from dbmtl.tasks import LOCATIONS, SS3_LABELS, SS8_LABELS, ss8_to_ss3
+from dbmtl.tasks import SS3_LABELS, SS8_LABELS, ss8_to_ss3
 from dbmtl.tokens import AMINO_ACIDS
+
 
 BOUNDED = settings(max_examples=150, deadline=None, database=None,
                    suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -87,21 +87,7 @@ def test_cullpdb_any_bytes(tmp_path, data):
     reads_or_names_file(read_cullpdb_csv, path)
 
 
-# -- DeepLoc and FLIP FASTA ----------------------------------------------------------------------------------------
-
-LABELS = [f"{loc}-{m}" for loc in LOCATIONS[:3] for m in "MSU"] + ["Cytoplasm-Nucleus-M", "Moon-M", "Nucleus-Q",
-                                                                    "Nucleus", "-", "Nucleus-"]
-DEEPLOC_PIECES = [">", ">P1 ", ">P2 ", "\n", " ", " test", "ACDE", "J", "*"] + LABELS
-
-
-@BOUNDED
-@given(fragments_to_bytes(DEEPLOC_PIECES))
-def test_deeploc_any_bytes(tmp_path, data):
-    path = tmp_path / "any_deeploc.fasta"
-    path.write_bytes(data)
-    got = reads_or_names_file(read_deeploc_fasta, path)
-    assert got is None or all(r.location in LOCATIONS or r.location is None for r in got)
-
+# -- FLIP FASTA ----------------------------------------------------------------------------------------------------
 
 FLIP_PIECES = [">a", ">b", " VALIDATION=True", "\n", "ACD", "HHC", "HEC", "111", "010", "J", "2"]
 

@@ -1,6 +1,5 @@
-"""Malformed label files: NetSurfP and CullPDB CSV, DeepLoc FASTA and its CSV / sentence forms, and the
-FLIP triplet each stop with a FastaFormatError naming the file and the row or line, never a traceback
-from csv, float() or zip()."""
+"""The label tables (NetSurfP and CullPDB CSV, DeepLoc's labels CSV), malformed: each stops with a
+FastaFormatError naming the file and the row or line, never a traceback from csv, float() or zip()."""
 from __future__ import annotations
 
 import gzip
@@ -9,8 +8,9 @@ import re
 import pytest
 
 from dbmtl.readers.fasta import FastaFormatError, UnreadableInputError
-from dbmtl.readers.localization import read_deeploc_fasta, read_labeled_fasta_csv, read_sentences_labels
-from dbmtl.readers.secondary_structure import read_cullpdb_csv, read_flip, read_netsurfp_csv
+from dbmtl.readers.localization import read_labeled_fasta_csv
+from dbmtl.readers.secondary_structure import read_cullpdb_csv, read_netsurfp_csv
+
 
 HEADER = "input, dssp3, dssp8, disorder, cb513_mask\n"
 ROW = "A C D,H H C,H G C,1.0 1.0 0.0,1.0 1.0 1.0\n"
@@ -95,13 +95,7 @@ def test_cullpdb_malformed_input_names_file_and_row(tmp_fasta, text, fragments):
         assert fragment in msg
 
 
-# -- DeepLoc --------------------------------------------------------------------------------------------------
-
-
-def test_deeploc_bad_label_names_file_line_and_record(tmp_fasta):
-    path = tmp_fasta(">P0 Nucleus-S\nACDE\n\n>P1 Nucleolus-M\nACDE\n")
-    msg = message(read_deeploc_fasta, path)
-    assert str(path) in msg and re.search(r"\bline 4\b", msg) and "'P1'" in msg and "unknown location" in msg
+# -- DeepLoc CSV ------------------------------------------------------------------------------------------------
 
 
 def test_labeled_csv_malformed_input(tmp_fasta):
@@ -117,43 +111,3 @@ def test_labeled_csv_malformed_input(tmp_fasta):
         labels = tmp_fasta(text, name="labels.csv")
         msg = message(read_labeled_fasta_csv, fasta, labels)
         assert all(fragment in msg for fragment in fragments), (text, msg)
-
-
-@pytest.mark.parametrize(
-    "sentences, labels, fragments",
-    [
-        ("ACD\nKLM\n", "Nucleus\n", ["differ in length", "line 2"]),
-        ("ACD\n", "Nucleus\nCytoplasm\n", ["differ in length", "line 2"]),
-        ("ACD\nKJM\n", "Nucleus\nNucleus\n", ["sentences.txt line 2", "'s_2'", "position 2"]),
-        ("ACD\n\n", "Nucleus\nNucleus\n", ["sentences.txt line 2", "empty sequence"]),
-        ("ACD\n", "Moon\n", ["labels.txt line 1", "unknown location"]),
-    ],
-)
-def test_sentences_labels_malformed_input(tmp_path, sentences, labels, fragments):
-    (tmp_path / "sentences.txt").write_text(sentences)
-    (tmp_path / "labels.txt").write_text(labels)
-    msg = message(read_sentences_labels, tmp_path, "s")
-    assert str(tmp_path) in msg
-    for fragment in fragments:
-        assert fragment in msg
-
-
-# -- FLIP -------------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "seqs, labels, mask, fragments",
-    [
-        (">a\nACD\n", ">a\nHHC\n>b\nHHC\n", ">a\n111\n", ["different numbers of records"]),
-        (">a\nACD\n", ">b\nHHC\n", ">a\n111\n", ["ids out of step"]),
-        (">a\nACD\n", ">a\nHQC\n", ">a\n111\n", ["sampled.fasta", "'a'", "position 2"]),
-        (">a\nACD\n", ">a\nHHC\n", ">a\n11\n", ["'a'", "mask has 2 entries"]),
-    ],
-)
-def test_flip_malformed_input(tmp_path, seqs, labels, mask, fragments):
-    for name, text in (("sequences", seqs), ("sampled", labels), ("mask", mask)):
-        (tmp_path / f"{name}.fasta").write_text(text)
-    msg = message(read_flip, tmp_path)
-    assert str(tmp_path) in msg
-    for fragment in fragments:
-        assert fragment in msg

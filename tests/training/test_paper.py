@@ -1,9 +1,9 @@
-"""What the model reads while training: hidden, noised and self-predicted label inputs, masked LM rows."""
+"""What the model reads while training: hidden, noised and self-predicted label inputs."""
 import numpy as np
 import pytest
 import torch
 
-from dbmtl.data.layouts import DecoderLayout, collate, mask_residues, masked_lm_example
+from dbmtl.data.layouts import DecoderLayout, collate
 from dbmtl.inference.predictor import Predictor
 from dbmtl.model import Transformer
 from dbmtl.model.checkpoint import load_checkpoint
@@ -88,21 +88,3 @@ def test_scheduled_sampling_feeds_the_models_own_previous_labels(data):
         b, t = slots.nonzero(as_tuple=True)
         assert torch.equal(mixed[b, t], expected[b, t - 1]), name
         assert (mixed[slots] != batch.inputs[slots]).any()  # an untrained model's guesses are not the truth
-
-
-def test_masked_lm_hides_and_scores_only_chosen_residues(data):
-    alphabet = Alphabet()
-    seqs = [r.sequence for r in data.residue[:40]]
-    batch = collate([masked_lm_example(alphabet, TASKS["lm"], s, 1024) for s in seqs], alphabet.pad_id)
-    assert not batch.causal and (batch.weights == 0).all()  # nothing is scored before masking
-    read, weights = mask_residues(batch.inputs, batch.targets, alphabet, 0.15, torch.Generator().manual_seed(0))
-    residues = batch.valid & (batch.targets != alphabet.pad_id)
-    assert not residues[:, 0].any()  # the control token is never a target
-    chosen = weights > 0
-    assert not chosen[~residues].any()
-    assert abs(chosen[residues].float().mean().item() - 0.15) < 0.01
-    hidden = read[chosen] == alphabet.mask_id
-    assert abs(hidden.float().mean().item() - 0.8) < 0.03
-    assert torch.equal(read[~chosen], batch.inputs[~chosen])  # what is not scored is read as it is
-    # the answer is never readable where it is hidden: a hidden residue's input is not its target
-    assert (read[chosen][hidden] != batch.targets[chosen][hidden]).all()
