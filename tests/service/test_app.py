@@ -119,6 +119,7 @@ def test_bounded_load(server, bundled):
           f"{batching['batches']} batches, largest {batching['largest_batch']} requests")
     assert result.server_errors == 0, result.statuses
     assert result.statuses == {200: 300}
+    assert 0 < pct["p50"] <= pct["p95"] <= pct["p99"] <= pct["max"] and rss > 0  # what the line above reports
     assert batching["largest_batch"] > 1  # concurrent requests shared a predict call
     # answers under load are the same as alone
     status, answer = predict(url, bodies[1])
