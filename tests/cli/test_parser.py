@@ -35,7 +35,7 @@ def test_help_lists_commands_in_order_of_need_one_line_each(monkeypatch, capsys)
     listing = out[out.index("commands:"):].splitlines()[2:]
     names = [line.split()[0] for line in listing]
     assert names == ["predict", "serve", "embed", "evaluate", "benchmark", "compare", "train", "prepare-corpus",
-                     "calibrate", "export", "curves", "learning-curve"]
+                     "calibrate", "export", "fit-readout", "curves", "learning-curve"]
     assert all(len(line.split(maxsplit=1)) == 2 and len(line) <= 80 for line in listing), listing
 
 

@@ -207,7 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
     ca.set_defaults(func=cmd_calibrate)
 
-    fr = command("fit-readout", "fit location and membrane answers on a model's frozen backbone")
+    ex = command("export", "copy a checkpoint's weights (half precision) to ship")
+    ex.add_argument("checkpoint", help="checkpoint directory, e.g. runs/default/best")
+    ex.add_argument("dest", help="destination directory")
+    ex.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float16", help="precision of the copied weights")
+    ex.set_defaults(func=cmd_export)
+
+    fr = command("fit-readout", "fit location and membrane answers on a frozen backbone")
     fr.add_argument("model", help="onepass model folder ('default': the bundled model)")
     fr.add_argument("-o", "--out", required=True, help="new model folder: the model with its readout")
     fr.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
@@ -217,12 +223,6 @@ def build_parser() -> argparse.ArgumentParser:
     fr.add_argument("--limit", type=positive_int, help="a random sample of N training proteins (quick check)")
     fr.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
     fr.set_defaults(func=cmd_fit_readout)
-
-    ex = command("export", "copy a checkpoint's weights (half precision) to ship")
-    ex.add_argument("checkpoint", help="checkpoint directory, e.g. runs/default/best")
-    ex.add_argument("dest", help="destination directory")
-    ex.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float16", help="precision of the copied weights")
-    ex.set_defaults(func=cmd_export)
 
     cv = command("curves", "plot training loss and validation scores of runs")
     cv.add_argument("runs", nargs="+", help="NAME=run folder (with log.jsonl), or just the folder")
