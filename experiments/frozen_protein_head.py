@@ -13,19 +13,18 @@ usage: python experiments/frozen_protein_head.py --model lineage/v5a [--threads 
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from dbmtl.data.catalog import load_training_data, resolve_data_dir
 from dbmtl.evaluation.metrics import confusion_matrix, multiclass_mcc
 from dbmtl.inference import Predictor
 from dbmtl.model.readout import SUMMARIES
 from dbmtl.tasks import TASKS
 from dbmtl.training.readout import protein_features
+
+from validation_setup import model_and_data, model_options
 
 PARTS = SUMMARIES
 
@@ -44,25 +43,18 @@ def scores(pred: np.ndarray, y: np.ndarray) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--model", default="lineage/v5a", help="model folder (a onepass model)")
-    ap.add_argument("--data-dir", help="data folder ($DBMTL_DATA or ../shared/data when not given)")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    ap = model_options(__doc__, "lineage/v5a", 1)
     ap.add_argument("--termini", type=int, default=40, help="residues averaged at each terminus")
     ap.add_argument("--cache", default="runs/frozen", help="folder for the cached summaries")
     ap.add_argument("--no-logistic", action="store_true", help="skip the (slower) logistic regressions")
     ap.add_argument("--limit", type=int, default=0, help="a random sample of this many training proteins (0: all)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    predictor = Predictor.from_pretrained(args.model)
-    sources = (predictor.meta.get("train") or {}).get("localization_sources", "subsets")
-    data = load_training_data(resolve_data_dir(args.data_dir), localization_sources=sources)
+    predictor, data, _ = model_and_data(args)
     labels = TASKS["loc"].labels
     split = {s: [r for r in data.split(s).protein if r.location] for s in ("train", "valid")}
     if args.limit:

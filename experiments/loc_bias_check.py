@@ -14,16 +14,15 @@ Predicts the LOC validation proteins (the hold-out of the localization data the 
 
 usage: python experiments/loc_bias_check.py [--model default] [--threads 2]
 """
-import argparse
 from collections import Counter
 
 import numpy as np
 import torch
 
-from dbmtl.data.catalog import load_training_data, resolve_data_dir
 from dbmtl.evaluation.metrics import confusion_matrix, multiclass_mcc
-from dbmtl.inference import Predictor
 from dbmtl.tasks import TASKS
+
+from validation_setup import model_and_data, model_options
 
 TAUS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -66,17 +65,9 @@ def prior_correction(probs: np.ndarray, y: np.ndarray, prior: np.ndarray, tau: f
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--model", default="default", help="model folder")
-    ap.add_argument("--data-dir", help="data folder ($DBMTL_DATA or ../shared/data when not given)")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = model_options(__doc__, "default", 2).parse_args()
+    predictor, data, sources = model_and_data(args)
     task = TASKS["loc"]
-    predictor = Predictor.from_pretrained(args.model)
-    sources = (predictor.meta.get("train") or {}).get("localization_sources", "subsets")
-    data = load_training_data(resolve_data_dir(args.data_dir), localization_sources=sources)
     records = [r for r in data.split("valid").protein if r.location]
     counts = Counter(r.location for r in data.split("train").protein if r.location)
     prior = np.array([counts[c] for c in task.labels], dtype=float)

@@ -8,32 +8,23 @@ per-protein tasks on cropped rows buys more proteins per token; the residues rea
 
 usage: python experiments/termini_crop.py --model lineage/v5a [--crops 64,128,256,512,0] [--threads 1]
 """
-import argparse
 import time
 
 import numpy as np
-import torch
 
-from dbmtl.data.catalog import load_training_data, resolve_data_dir
 from dbmtl.data.rows import crop_ends
 from dbmtl.evaluation.metrics import confusion_matrix, multiclass_mcc
-from dbmtl.inference import Predictor
 from dbmtl.tasks import TASKS
+
+from validation_setup import model_and_data, model_options
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--model", default="lineage/v5a", help="model folder")
-    ap.add_argument("--data-dir", help="data folder ($DBMTL_DATA or ../shared/data when not given)")
+    ap = model_options(__doc__, "lineage/v5a", 1)
     ap.add_argument("--crops", default="64,128,256,512,0", help="residues kept (both ends together); 0: as predict")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    predictor, data, _ = model_and_data(args)
     task = TASKS["loc"]
-    predictor = Predictor.from_pretrained(args.model)
-    sources = (predictor.meta.get("train") or {}).get("localization_sources", "subsets")
-    data = load_training_data(resolve_data_dir(args.data_dir), localization_sources=sources)
     records = [r for r in data.split("valid").protein if r.location]
     y = np.array([task.labels.index(r.location) for r in records])
     ms_records = [r for r in data.split("valid").protein if r.membrane]
