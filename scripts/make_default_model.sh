@@ -7,11 +7,12 @@
 #   v2     configs/default.json                      nothing          2-core CPU, 1,500 steps (~2 h)
 #   v3     configs/lineage/v3_onepass_from_v2.json   runs/v2          2-core CPU, 800 steps
 #   v4     configs/lineage/v4_from_v3.json           runs/v3_model    H200 in 124 s, 1,808 steps (~4 h on a CPU)
+#   v5a    configs/lineage/v5a_from_v4_cpu.json      runs/v4_model    1 CPU thread, 600 steps (~1 h 45 min)
+#   v5a-r  dbmtl fit-readout (location and membrane from a readout on the frozen backbone; ~25 min)
 #
-# The lineage goes on past the bundled stage (configs/lineage/v5a_from_v4_cpu.json from runs/v4_model, its
-# weights committed in lineage/v5a; docs/results.md section 13); a stage is bundled when validation says so.
-# The bundled stage is exported in half precision into src/dbmtl/pretrained/default, its per-protein
-# answers calibrated on its own validation proteins (dbmtl calibrate) and scored on the test sets.
+# The lineage goes on past the bundled stage (lineage/README.md); a stage is bundled when validation says so.
+# The bundled stage is copied into src/dbmtl/pretrained/default, its per-protein answers calibrated on its
+# own validation proteins (dbmtl calibrate) and scored on the test sets.
 # Usage: bash scripts/make_default_model.sh [THREADS=2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,8 +31,10 @@ stage() {  # stage CONFIG EXPORT_TO: train (resuming), then export the run's bes
 stage configs/default.json runs/v2
 stage configs/lineage/v3_onepass_from_v2.json runs/v3_model
 stage configs/lineage/v4_from_v3.json runs/v4_model
+stage configs/lineage/v5a_from_v4_cpu.json runs/v5a_model
+[ -d runs/v5a_readout ] || $dbmtl fit-readout runs/v5a_model -o runs/v5a_readout --threads "$threads"
 
 rm -rf src/dbmtl/pretrained/default
-cp -r runs/v4_model src/dbmtl/pretrained/default
+cp -r runs/v5a_readout src/dbmtl/pretrained/default
 $dbmtl calibrate src/dbmtl/pretrained/default --threads "$threads"
 $dbmtl evaluate --model src/dbmtl/pretrained/default -o docs/evaluation/default --threads "$threads"
