@@ -62,7 +62,7 @@ def plural(n: int, noun: str) -> str:
 
 
 # Almost surely DNA or RNA, not a protein: at least 20 letters, at least 95% of them A, C, G, T, U or N.
-# Real proteins stay well below (under 80% on the four test sets: tests/readers/test_nucleotides.py); real
+# Real proteins stay well below (under 80% on the four test sets: tests/readers/test_fasta_nucleotides.py); real
 # nucleotide sequences are 100% or nearly so (a few ambiguity codes such as R or Y). Shorter sequences
 # (primers, peptides) are left alone: there the letters cannot tell the two apart.
 NUCLEOTIDES = "ACGTUN"
