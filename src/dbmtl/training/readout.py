@@ -39,7 +39,7 @@ def protein_features(predictor, sequences: list[str], termini: int) -> tuple[tor
     for batch_ids, states, _ in runner.forward_batches(rows, states=True):
         lengths = [len(rows[i].inputs) - PREFIX for i in batch_ids]
         f = summaries(states, lengths, termini).cpu()
-        probs = heads.probabilities(runner.model.head(states))
+        probs = heads.probabilities(runner.model.head(states[:, :PREFIX]))  # <LOC> <MS> only
         for j, i in enumerate(batch_ids):
             feats[i] = f[j]
             for t in FIELDS:
