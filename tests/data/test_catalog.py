@@ -90,3 +90,24 @@ def test_residue_training_merge(data_dir, training, evaluation_sequences):
                      & r.resolved).sum()) for r in merged)
     total = sum(int(r.resolved.sum()) for r in merged)
     assert agree / total > 0.95
+
+
+def test_pisces2018_joins_training_only(data_dir, training, evaluation_sequences):
+    """ss_sources "...+pisces2018" adds the PISCES 2018 chains to the training split; the validation
+    proteins (what lineage stages are chosen on) stay exactly those of the default."""
+    from dbmtl.readers.secondary_structure import read_pisces2018_csv
+    need_path = data_dir / SS_DIR / "pisces2018" / "pisces2018_train.csv"
+    if not need_path.exists():
+        pytest.skip("pisces2018 missing from the data folder")
+    guard = LeakageGuard(set().union(*evaluation_sequences.values()))
+    wider = datasets.secondary_structure_training(data_dir, guard, sources="flip+cullpdb+pisces2018")
+    base = {r.sequence: r for r in training.residue}
+    added = [r for r in wider if r.sequence not in base]
+    pisces = {r.sequence for r in read_pisces2018_csv(need_path)}
+    # PROVENANCE: the file keeps only chains the other training sets and the test sets lack
+    assert {r.sequence for r in added} == pisces and len(added) == 981
+    assert all(r.split == "train" and r.source == "pisces2018" for r in added)
+    assert [r.sequence for r in wider if r.split == "valid"] == [r.sequence for r in training.residue
+                                                                  if r.split == "valid"]
+    with pytest.raises(ValueError, match="ss_sources must be one of"):
+        datasets.secondary_structure_training(data_dir, guard, sources="pisces")

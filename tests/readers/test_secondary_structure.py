@@ -13,12 +13,14 @@ from readers.test_table import message
 
 from dbmtl.data.catalog import SS_DIR, TEST_SET_FILES
 from dbmtl.readers.fasta import FastaFormatError, read_fasta
-from dbmtl.readers.secondary_structure import read_cullpdb_csv, read_flip, read_netsurfp_csv
+from dbmtl.readers.secondary_structure import (read_cullpdb_csv, read_flip, read_netsurfp_csv, read_pisces2018_csv,
+                                              terminal_coil)
 from dbmtl.tasks import SS3_LABELS, SS8_LABELS, ss8_to_ss3
 from dbmtl.tokens import STANDARD_AMINO_ACIDS
 
 
 CULLPDB = f"{SS_DIR}/cullpdb6133_filtered/cb6133filtered.npy.csv"
+PISCES2018 = f"{SS_DIR}/pisces2018/pisces2018_train.csv"
 
 
 # -- NetSurfP-2.0 CSV test sets ----------------------------------------------------------------------------
@@ -135,6 +137,34 @@ def test_cullpdb_dedup_and_labels(data_dir):
         assert r.resolved.all() and len(r.resolved) == len(r.sequence)
     lengths = [len(r.sequence) for r in recs]
     assert (min(lengths), max(lengths)) == (12, 696)
+
+
+# -- PISCES 2018 ---------------------------------------------------------------------------------------------
+
+
+def test_terminal_coil_marks_only_the_end_runs():
+    assert terminal_coil("CCHHCCEECC").tolist() == [True, True, False, False, False, False, False, False, True, True]
+    assert terminal_coil("HCCE").tolist() == [False] * 4
+    assert terminal_coil("CCC").tolist() == [True] * 3
+    assert terminal_coil("").tolist() == []
+
+
+def test_pisces2018_counts_labels_and_unscored_termini(data_dir):
+    path = need(data_dir, PISCES2018)
+    recs = list(read_pisces2018_csv(path))
+    assert len(recs) == 981 and len({r.sequence for r in recs}) == 981
+    assert (recs[0].id, recs[-1].id) == ("pisces2018_train_1", "pisces2018_train_981")
+    assert sum(len(r.sequence) for r in recs) == 185_713  # PROVENANCE: the kept residues
+    assert all(r.split == "train" and r.ss3 == ss8_to_ss3(r.ss8) for r in recs)
+    unscored = 0
+    for r in recs:
+        # everything but the terminal coil runs is scored, and a scored stretch starts and ends off coil
+        assert r.resolved.tolist() == (~terminal_coil(r.ss8)).tolist(), r.id
+        scored = [c for c, k in zip(r.ss8, r.resolved) if k]
+        assert not scored or (scored[0] != "C" and scored[-1] != "C"), r.id
+        unscored += int((~r.resolved).sum())
+    # the terminal runs hold part of the file's coil, not most of the chains
+    assert 0.03 * 185_713 < unscored < 0.2 * 185_713
 
 
 # -- NetSurfP CSV bad input --------------------------------------------------------------------------------

@@ -37,7 +37,8 @@ def test_the_defaults_are_the_shipped_model_and_its_recipe():
     cfg = TrainConfig()
     assert cfg.model == ModelConfig() and cfg.model.kind == "onepass"
     assert cfg.lm_objective == "masked" and cfg.task_batch_tokens == {"lm": 4096}
-    assert cfg.data_settings() == {"localization_sources": "deeploc1+deeploc2", "lm_sources": "mmseqs2+uniref"}
+    assert cfg.data_settings() == {"localization_sources": "deeploc1+deeploc2", "lm_sources": "mmseqs2+uniref",
+                                   "ss_sources": "flip+cullpdb"}
     # the recipe from scratch: the onepass run of the equal-compute selection, with attention pooling
     recipe = TrainConfig.load(ROOT / "experiments" / "configs" / "selection" / "onepass_equal.json")
     assert replace(recipe, model=replace(recipe.model, protein_pooling="attention"), threads=None,
@@ -67,7 +68,8 @@ def test_saved_files_without_newer_keys_keep_what_they_meant(tmp_path):
     assert saved.model == meant and saved.max_steps == 10 and saved.lm_objective == "causal"
     assert (saved.lr, saved.warmup_steps, saved.grad_accum, saved.batch_tokens) == (2e-4, 16_000, 96, 32_768)
     assert saved.tasks == {"lm": 1.0, "ss3": 1.0, "ss8": 1.0, "loc": 1.0, "ms": 1.0}
-    assert saved.data_settings() == {"localization_sources": "subsets", "lm_sources": "mmseqs2"}
+    assert saved.data_settings() == {"localization_sources": "subsets", "lm_sources": "mmseqs2",
+                                     "ss_sources": "flip+cullpdb"}
 
 
 def test_every_config_file_names_its_model_kind():

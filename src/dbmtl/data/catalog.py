@@ -15,7 +15,7 @@ from ..readers.leakage import LeakageGuard, sequence_key
 from ..readers.localization import (read_deeploc2_tsv, read_deeploc_fasta, read_labeled_fasta_csv,
                                      read_sentences_labels)
 from ..readers.records import ProteinRecord, ResidueRecord
-from ..readers.secondary_structure import read_cullpdb_csv, read_flip, read_netsurfp_csv
+from ..readers.secondary_structure import read_cullpdb_csv, read_flip, read_netsurfp_csv, read_pisces2018_csv
 from ..tasks import PROTEIN_TEST_SETS, RESIDUE_TEST_SETS
 
 log = logging.getLogger("dbmtl")
@@ -55,6 +55,11 @@ DEEPLOC2_ALL = f"{LOC_DIR}/deeploc2_swissprot/deeploc2_filtered.tsv"
 #   "deeploc1+deeploc2"  plus the DeepLoc 2.0 Swiss-Prot proteins DeepLoc 1.0 lacks, several locations too
 LOCALIZATION_SOURCES = ("subsets", "deeploc1", "deeploc1+deeploc2")
 LM_SOURCES = ("mmseqs2", "mmseqs2+uniref")
+# Secondary-structure training data, chosen by the training config's `ss_sources`: "flip+cullpdb" (the
+# default) or "flip+cullpdb+pisces2018", which adds the PISCES 2018 chains neither has, all for training
+# (the validation proteins stay the same); their terminal coil runs are left unscored (read_pisces2018_csv)
+SS_SOURCES = ("flip+cullpdb", "flip+cullpdb+pisces2018")
+PISCES2018 = f"{SS_DIR}/pisces2018/pisces2018_train.csv"
 
 
 def trained_localization_sources(meta: dict) -> str:
@@ -137,12 +142,16 @@ class TrainingData:
         )
 
 
-def secondary_structure_training(data_dir: Path, guard: LeakageGuard, valid_percent: int = 5) -> list[ResidueRecord]:
+def secondary_structure_training(data_dir: Path, guard: LeakageGuard, valid_percent: int = 5,
+                                 sources: str = "flip+cullpdb") -> list[ResidueRecord]:
     """FLIP (3-state, with its own validation flag) merged with CullPDB (8-state) on identical sequence.
 
     A protein in both keeps FLIP's SS3, mask and split and gains CullPDB's SS8. CullPDB-only proteins are
-    held out for validation by sequence digest (`valid_percent`).
+    held out for validation by sequence digest (`valid_percent`). With `sources` "...+pisces2018", the
+    PISCES 2018 chains whose sequence neither has join the training split.
     """
+    if sources not in SS_SOURCES:
+        raise ValueError(f"ss_sources must be one of {SS_SOURCES}, not {sources!r}")
     by_seq: dict[str, ResidueRecord] = {}
     for rec in read_flip(data_dir / SS_DIR / "flip"):
         by_seq.setdefault(rec.sequence, rec)
@@ -164,6 +173,12 @@ def secondary_structure_training(data_dir: Path, guard: LeakageGuard, valid_perc
             continue
         rec.split = "valid" if in_holdout(rec.sequence, valid_percent) else "train"
         by_seq[rec.sequence] = rec
+    if sources.endswith("+pisces2018"):
+        path = data_dir / PISCES2018
+        if not path.exists():
+            raise FileNotFoundError(f"ss_sources {sources!r}: the data folder {data_dir} lacks {PISCES2018}")
+        for rec in read_pisces2018_csv(path):
+            by_seq.setdefault(rec.sequence, rec)
     log.info("secondary structure: %d proteins (%d FLIP+CullPDB merged)", len(by_seq), merged)
     return list(guard.filter(by_seq.values(), "secondary structure"))
 
@@ -220,7 +235,8 @@ def corpus_files(data_dir: Path, lm_sources: str = "mmseqs2") -> list[Path]:
     return paths
 
 
-def load_training_data(data_dir: Path, localization_sources: str = "subsets", lm_sources: str = "mmseqs2") -> TrainingData:
+def load_training_data(data_dir: Path, localization_sources: str = "subsets", lm_sources: str = "mmseqs2",
+                       ss_sources: str = "flip+cullpdb") -> TrainingData:
     """All training sources of the data folder; a missing source or test set (the leakage guard would
     filter nothing) is an error naming what is missing, not a smaller or leaking training set."""
     data_dir = Path(data_dir)
@@ -231,10 +247,10 @@ def load_training_data(data_dir: Path, localization_sources: str = "subsets", lm
     require_test_sets(data_dir)
     guard = evaluation_guard(data_dir)
     return TrainingData(
-        residue=secondary_structure_training(data_dir, guard),
+        residue=secondary_structure_training(data_dir, guard, sources=ss_sources),
         protein=localization_training(data_dir, guard, sources=localization_sources),
         corpus_paths=corpus_files(data_dir, lm_sources),
         guard=guard,
-        settings={"localization_sources": localization_sources, "lm_sources": lm_sources},
+        settings={"localization_sources": localization_sources, "lm_sources": lm_sources, "ss_sources": ss_sources},
     )
 

@@ -1,4 +1,5 @@
-"""Secondary-structure readers: NetSurfP-2.0 CSV, the FLIP triplet, and the CullPDB 6133 CSV.
+"""Secondary-structure readers: NetSurfP-2.0 CSV, the FLIP triplet, the CullPDB 6133 CSV and the PISCES 2018
+CSV (NetSurfP-2.0 layout, unresolved residues labelled coil).
 
 All yield ResidueRecord with SS3, SS8 where the source has it, and a resolved mask: residues without
 coordinates are kept in the sequence (the model sees them) but never count in loss or score.
@@ -56,6 +57,31 @@ def read_netsurfp_csv(path: str | Path, split: str = "test") -> Iterator[Residue
                 yield ResidueRecord(rid, seq, ss3, ss8, resolved, split, source=stem)
             except ValueError as exc:
                 raise FastaFormatError(f"{where}: {exc}") from None
+
+
+def terminal_coil(ss8: str) -> np.ndarray:
+    """True at the leading and trailing runs of coil (`C`) of an 8-state string: where a source that
+    labels residues without coordinates as coil has most of them (unresolved termini)."""
+    n = len(ss8)
+    start = n - len(ss8.lstrip("C"))
+    end = len(ss8.rstrip("C")) if start < n else n
+    out = np.zeros(n, dtype=bool)
+    out[:start] = True
+    out[end:] = True
+    return out
+
+
+def read_pisces2018_csv(path: str | Path) -> Iterator[ResidueRecord]:
+    """The PISCES 2018 training CSV (NetSurfP-2.0 layout; records `pisces2018_train_<row>`). Its source
+    wrote coil for residues without coordinates too and kept no mask, so the leading and trailing coil
+    runs, where unresolved residues mostly sit, are marked unresolved (never in loss or score); coil
+    inside the chain stays labelled (shared/data's PROVENANCE.md measures the problem)."""
+    for rec in read_netsurfp_csv(path, split="train"):
+        if rec.ss8 is None:
+            raise FastaFormatError(f"{path}: no dssp8 column: a PISCES 2018 file has 8-state labels")
+        rec.resolved = rec.resolved & ~terminal_coil(rec.ss8)
+        rec.source = "pisces2018"
+        yield rec
 
 
 def read_flip(directory: str | Path) -> Iterator[ResidueRecord]:

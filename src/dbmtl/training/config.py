@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..data.catalog import LM_SOURCES, LOCALIZATION_SOURCES
+from ..data.catalog import LM_SOURCES, LOCALIZATION_SOURCES, SS_SOURCES
 from ..model.config import PRESETS, Bound, ModelConfig, check_fields, strict_from_dict
 from ..tasks import TASKS
 from .distributed import PARALLEL_MODES
@@ -83,6 +83,7 @@ class TrainConfig:
     # "deeploc1+deeploc2"; LM corpus "mmseqs2" (the default) or "mmseqs2+uniref"
     localization_sources: Literal[LOCALIZATION_SOURCES] = "deeploc1+deeploc2"  # see dbmtl.data.catalog
     lm_sources: Literal[LM_SOURCES] = "mmseqs2+uniref"
+    ss_sources: Literal[SS_SOURCES] = "flip+cullpdb"  # secondary structure: see dbmtl.data.catalog
     lr: float = 1e-3
     warmup_steps: int = 80
     decay_steps: int = 1500
@@ -151,7 +152,8 @@ class TrainConfig:
 
     def data_settings(self) -> dict:
         """The keywords of dbmtl.data.catalog.load_training_data this config asks for."""
-        return {"localization_sources": self.localization_sources, "lm_sources": self.lm_sources}
+        return {"localization_sources": self.localization_sources, "lm_sources": self.lm_sources,
+                "ss_sources": self.ss_sources}
 
     @property
     def validation_seed(self) -> int:
