@@ -46,7 +46,7 @@ TRAIN_BOUNDS = {
     "weight_decay": Bound(0), "grad_clip": Bound(0), "batch_tokens": Bound(1), "task_batch_tokens": Bound(1),
     "grad_accum": Bound(1), "eval_every": Bound(1), "checkpoint_every": Bound(1), "log_every": Bound(1),
     "valid_examples": Bound(0), "seed": Bound(0), "valid_seed": Bound(0), "threads": Bound(1), "data_workers": Bound(0),
-    "shape_buckets": Bound(0),
+    "shape_buckets": Bound(0), "ema_decay": Bound(0, 1, hi_open=True),
 }
 
 
@@ -90,6 +90,9 @@ class TrainConfig:
     max_steps: int = 1500
     min_lr_ratio: float = 0.1
     betas: tuple[float, float] = (0.9, 0.999)
+    # >0: an exponential moving average of the weights (this decay per step) is what validation scores and
+    # best/ keeps, the trained weights what the optimizer and checkpoint/ continue; validation logs both
+    ema_decay: float = 0.0
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     batch_tokens: int = 16_384
@@ -138,6 +141,8 @@ class TrainConfig:
         if self.shape_buckets and self.model.kind != "onepass":
             raise ValueError("training config: 'shape_buckets' pads the onepass kind's batches; this model is "
                              f"{self.model.kind!r}")
+        if self.ema_decay and self.parallel == "fsdp":
+            raise ValueError("training config: 'ema_decay' needs whole weights on every process; use parallel 'ddp'")
         odd = set(self.task_batch_tokens) - set(self.tasks)
         if odd:
             raise ValueError(f"training config: 'task_batch_tokens' names tasks that are not trained: {sorted(odd)}")

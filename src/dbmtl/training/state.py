@@ -3,8 +3,10 @@
   checkpoint/   the latest state: weights (config.json, model.safetensors, vocab.json), optimizer by
                 parameter name (optimizer.safetensors), torch RNG per rank (rng.safetensors) and
                 state.json (step, best validation loss, world size, each micro-batch slot's data position,
-                the training config, the optimizer's param groups)
-  best/         the weights with the lowest mean validation loss (model selection on validation data only)
+                the training config, the optimizer's param groups), and with ema_decay the moving
+                average of the weights (average/, a model folder)
+  best/         the scored weights (the moving average with ema_decay) with the lowest mean validation
+                loss (model selection on validation data only)
   log.jsonl     one line per logged step and per validation
   train_config.json  the config the run was started with
 """
@@ -19,6 +21,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from torch.optim.swa_utils import AveragedModel
+
 from ..durable import fsync, write_atomic
 from ..model.checkpoint import load_checkpoint, save_checkpoint
 from ..model.transformer import Transformer
@@ -28,6 +32,8 @@ from .distributed import ProcessGroup, full_model_state, full_optimizer_state, l
 from .inputs import Slot
 
 log = logging.getLogger("dbmtl")
+
+AVERAGE_DIR = "average"
 
 
 @dataclass
@@ -45,9 +51,9 @@ class RunDirectory:
     calls them: gathering FSDP shards and per-rank state needs all); only rank 0 writes."""
 
     def __init__(self, path: Path, cfg: TrainConfig, model: Transformer, optimizer: torch.optim.Optimizer,
-                 alphabet: Alphabet, group: ProcessGroup, device: torch.device):
+                 alphabet: Alphabet, group: ProcessGroup, device: torch.device, average: AveragedModel | None = None):
         self.path, self.cfg, self.model, self.optimizer = path, cfg, model, optimizer
-        self.alphabet, self.group, self.device = alphabet, group, device
+        self.alphabet, self.group, self.device, self.average = alphabet, group, device, average
 
     def start(self) -> None:
         if self.group.is_main:
@@ -79,19 +85,24 @@ class RunDirectory:
                        for name, st in optim["state"].items() for key, v in st.items()}
             save_file(tensors, str(tmp / "optimizer.safetensors"))
             save_file(rng, str(tmp / "rng.safetensors"))
+            if self.average is not None:  # a model folder of its own, as best/ is
+                save_checkpoint(tmp / AVERAGE_DIR, self.average.module, self.alphabet)
             state = {"step": step, "best_valid": best_valid, "world_size": self.group.world_size,
                      "slots": positions, "train_config": self.cfg.to_dict(), "param_groups": optim["param_groups"]}
+            if self.average is not None:
+                state["averaged_steps"] = int(self.average.n_averaged)
             (tmp / "state.json").write_text(json.dumps(state, indent=1))
             _replace_dir(tmp, final)
         self.group.barrier()
         return final
 
     def save_best(self, step: int, valid: dict) -> None:
-        weights = full_model_state(self.model)
+        model = self.average.module if self.average is not None else self.model
+        weights = full_model_state(model)
         if self.group.is_main:
             tmp = self.path / "best.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
-            save_checkpoint(tmp, self.model, self.alphabet, weights=weights,
+            save_checkpoint(tmp, model, self.alphabet, weights=weights,
                             extra={"train": self.cfg.to_dict(), "step": step, "valid": valid})
             _replace_dir(tmp, self.path / "best")
 
@@ -114,6 +125,13 @@ class RunDirectory:
             name, field_ = key.split("::", 1)
             optim["state"].setdefault(name, {})[field_] = value
         load_full_state(self.model, self.optimizer, model.state_dict(), optim)
+        if self.average is not None:
+            if "averaged_steps" in state:
+                self.average.module.load_state_dict(load_checkpoint(ckpt / AVERAGE_DIR)[0].state_dict())
+                self.average.n_averaged.fill_(state["averaged_steps"])
+            else:  # a checkpoint written without ema_decay: the average starts at the resumed weights
+                self.average.n_averaged.zero_()
+                log.info("%s has no moving average: it starts from the resumed weights", ckpt)
         self._restore_rng(load_file(str(ckpt / "rng.safetensors")), state)
         return Resumed(ckpt, state["step"], state["best_valid"], {s["index"]: s for s in state["slots"]})
 
@@ -158,7 +176,7 @@ def _replace_dir(new: Path, final: Path) -> None:
     and `.old` is the only good copy (the one a resume reads) until `new` has replaced it. The files are
     flushed to disk before the renames, so a power cut cannot leave a renamed but empty checkpoint."""
     old = final.with_name(final.name + ".old")
-    for f in new.iterdir():
+    for f in new.rglob("*"):  # the files of a subfolder (average/) too
         fsync(f)
     fsync(new)
     if final.exists():

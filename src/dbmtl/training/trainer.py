@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from ..data.catalog import TrainingData
@@ -89,8 +90,12 @@ class Trainer:
             raise ValueError(f"the training data were built with {data.settings}, the config asks for {cfg.data_settings()}")
         self.wrapped = wrap_model(self.model, self.group, self.device, cfg.parallel)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        # the weights validation scores and best/ keeps: an exponential moving average when ema_decay > 0
+        self.average = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+                        if cfg.ema_decay else None)
         torch.manual_seed(cfg.seed + 1 + self.group.rank)  # dropout differs across ranks
-        self.run = RunDirectory(self.out, cfg, self.model, self.optimizer, self.alphabet, self.group, self.device)
+        self.run = RunDirectory(self.out, cfg, self.model, self.optimizer, self.alphabet, self.group, self.device,
+                                self.average)
         self.step = 0
         self.saved_step: int | None = None  # the step of the checkpoint this run wrote or resumed from
         self.best_valid = math.inf
@@ -157,6 +162,8 @@ class Trainer:
             raise TrainingDiverged(self._diverged(self.group.gather(problem)))
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.average is not None:
+            self.average.update_parameters(self.model)
         self.step += 1
         return {t: float(np.mean(v)) for t, v in losses.items()}
 
@@ -175,20 +182,27 @@ class Trainer:
                 f"applied and {advice}")
 
     # -- validation ---------------------------------------------------------------------------------
+    @property
+    def scored_model(self) -> Transformer:
+        """The weights validation scores and best/ keeps: the moving average, or the trained weights."""
+        return self.average.module if self.average is not None else self.model
+
     @torch.inference_mode()
-    def validate(self) -> dict[str, dict[str, float]]:
-        """Per task: mean loss over its label tokens, and accuracy over them where the task has labels.
-        Every rank computes the same numbers (FSDP needs all ranks in the forward pass anyway).
+    def validate(self, model: Transformer | None = None) -> dict[str, dict[str, float]]:
+        """Per task: mean loss over its label tokens, and accuracy over them where the task has labels,
+        of `model` (default: `scored_model`). Every rank computes the same numbers (FSDP needs all ranks
+        in the forward pass anyway).
 
         For a teacher-forced decoder the per-residue numbers read the true previous labels (the paper's
         leak): they are training diagnostics, not scores. `dbmtl evaluate` gives the honest ones."""
-        self.model.eval()
+        model = model if model is not None else self.scored_model
+        model.eval()
         result = {}
         for name, examples in self.valid.items():
             sums = np.zeros(4)  # loss sum, loss weight, correct, labels
             for i in range(0, len(examples), 16):
                 with self._autocast():
-                    sums += self.objective.validation_sums(self.model, name, examples[i : i + 16], i)
+                    sums += self.objective.validation_sums(model, name, examples[i : i + 16], i)
             result[name] = {"loss": sums[0] / max(sums[1], 1.0)}
             if TASKS[name].labels:
                 result[name].update(accuracy=sums[2] / max(sums[3], 1.0), n_labels=int(sums[3]))
@@ -237,7 +251,10 @@ class Trainer:
             if self.step % self.cfg.eval_every == 0 or self.step == end:
                 last_valid = self.validate()
                 mean = float(np.mean([v["loss"] for v in last_valid.values()])) if last_valid else math.inf
-                self.run.log({"step": self.step, "valid": last_valid, "elapsed_s": round(time.time() - started, 1)})
+                record = {"step": self.step, "valid": last_valid}
+                if self.average is not None:  # what the average gains over the weights it averages
+                    record["valid_trained"] = self.validate(self.model)
+                self.run.log({**record, "elapsed_s": round(time.time() - started, 1)})
                 summary = " ".join(f"{k}:{v['loss']:.3f}" + (f"/{v['accuracy']:.3f}" if "accuracy" in v else "")
                                    for k, v in last_valid.items())
                 if self.progress:
