@@ -84,3 +84,14 @@ def test_curves_plot_a_real_run(tmp_path):
         {"step": 2, "valid": {"ss3": {"loss": 1.1, "accuracy": 0.5}}}]))
     out = plot_curves({"a": run}, tmp_path / "c.png")
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_valid_table_puts_the_trained_weights_beside_their_moving_average(tmp_path):
+    from dbmtl.evaluation.compare import validation_markdown
+
+    def scores(loss, acc):
+        return {"ss3": {"loss": loss, "accuracy": acc, "n_labels": 10}}
+    lines = [{"step": 1, "loss": {"ss3": 1.0}}, {"step": 2, "valid": scores(0.5, 0.7), "valid_trained": scores(0.6, 0.65)}]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    table = validation_markdown({"v": tmp_path}).splitlines()
+    assert table[2:] == ["| v | 2 | 0.500 / 70.0 | 0.5000 |", "| v (trained weights) | 2 | 0.600 / 65.0 | 0.6000 |"]

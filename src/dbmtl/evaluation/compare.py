@@ -91,18 +91,20 @@ def read_log(run_dir: str | Path) -> tuple[list[dict], list[dict]]:
 def validation_markdown(runs: dict[str, str | Path], max_step: int | None = None, every: int | None = None) -> str:
     """One row per run and validation: loss / accuracy (%) of each task and the mean loss over tasks,
     the number the trainer keeps `best/` by. Validations after `max_step`, or at steps that are not a
-    multiple of `every`, are left out."""
-    rows = [(name, rec) for name, d in runs.items() for rec in read_log(d)[1]
-            if (max_step is None or rec["step"] <= max_step) and (not every or rec["step"] % every == 0)]
-    tasks = [t for t in ("lm", "ss3", "ss8", "loc", "ms") if any(t in rec["valid"] for _, rec in rows)]
+    multiple of `every`, are left out. A run with a moving average of its weights (`ema_decay`) gets a
+    second row per validation, "(trained weights)", for the weights it averages."""
+    rows = [(label, rec["step"], v) for name, d in runs.items() for rec in read_log(d)[1]
+            if (max_step is None or rec["step"] <= max_step) and (not every or rec["step"] % every == 0)
+            for label, v in ((name, rec["valid"]), (f"{name} (trained weights)", rec.get("valid_trained")))
+            if v is not None]
+    tasks = [t for t in ("lm", "ss3", "ss8", "loc", "ms") if any(t in v for _, _, v in rows)]
     lines = ["| run | step | " + " | ".join(f"{t.upper()} loss / acc" for t in tasks) + " | mean loss |",
              "|---|---:|" + "---|" * len(tasks) + "---:|"]
-    for name, rec in rows:
-        v = rec["valid"]
+    for name, step, v in rows:
         cells = [(f"{v[t]['loss']:.3f}" + (f" / {100 * v[t]['accuracy']:.1f}" if "accuracy" in v[t] else "")) if t in v else "-"
                  for t in tasks]
         mean = sum(x["loss"] for x in v.values()) / len(v)
-        lines.append(f"| {name} | {rec['step']} | " + " | ".join(cells) + f" | {mean:.4f} |")
+        lines.append(f"| {name} | {step} | " + " | ".join(cells) + f" | {mean:.4f} |")
     return "\n".join(lines) + "\n"
 
 
