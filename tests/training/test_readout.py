@@ -1,4 +1,4 @@
-"""Fitting the per-protein readout on a frozen backbone, and the model folder that answers with it."""
+"""Fitting the readouts on a frozen backbone, and the model folder that answers with them."""
 import json
 
 import numpy as np
@@ -8,9 +8,11 @@ import torch
 from dbmtl.inference.predictor import Predictor
 from dbmtl.model import PRESETS, ModelConfig, Transformer
 from dbmtl.model.checkpoint import CheckpointError, save_checkpoint
-from dbmtl.model.readout import READOUT_FILE
+from dbmtl.model.readout import READOUT_FILE, RESIDUE_READOUT_FILE
+from dbmtl.tasks import SS8_IN_SS3
 from dbmtl.tokens import Alphabet
-from dbmtl.training.readout import fit_readout, protein_features, write_with_readout
+from dbmtl.training.readout import (fit_readout, fit_residue_readout, protein_features, residue_features,
+                                   write_with_readouts)
 
 from helpers import ONEPASS, tiny_predictor
 
@@ -26,7 +28,7 @@ def fitted(data_dir, tmp_path_factory):
     save_checkpoint(root / "model", model, Alphabet(), extra={"calibration": {"loc": {"temperature": 2.0}}})
     predictor = Predictor.from_pretrained(root / "model")
     readout, report = fit_readout(predictor, data_dir, hidden=16, members=2, termini=5, limit=300, log=lambda m: None)
-    write_with_readout(root / "model", root / "with_readout", readout, report)
+    write_with_readouts(root / "model", root / "with_readout", {"readout": (readout, report)})
     return root, readout, report
 
 
@@ -64,7 +66,7 @@ def test_the_folder_answers_location_and_membrane_from_the_readout_and_nothing_e
 def test_a_damaged_readout_is_a_checkpoint_error_and_an_existing_folder_is_not_overwritten(fitted, tmp_path):
     root, readout, report = fitted
     with pytest.raises(FileExistsError, match="exists"):
-        write_with_readout(root / "model", root / "with_readout", readout, report)
+        write_with_readouts(root / "model", root / "with_readout", {"readout": (readout, report)})
     import shutil
     broken = shutil.copytree(root / "with_readout", tmp_path / "broken")
     (broken / READOUT_FILE).write_bytes(b"\0" * 10)
@@ -94,4 +96,76 @@ def test_the_command_refuses_an_existing_folder_and_an_encoder_in_one_line(fitte
     encoder = run(saved_tiny_model(tmp_path / "encoder"), "-o", tmp_path / "out", "--limit", "5")
     assert encoder.returncode != 0 and "onepass" in encoder.stderr and "Traceback" not in encoder.stderr
     assert not (tmp_path / "out").exists()
-    assert "(default: 256)" in run("--help").stdout
+    shown = " ".join(run("--help").stdout.split())
+    assert "each network (default: 256)" in shown and "first convolution (default: 128)" in shown
+
+
+# -- per-residue ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def residue_fitted(fitted, data_dir):
+    """The per-residue readout of the same tiny model, fitted on 150 SS training proteins and written
+    beside the folder's per-protein readout and calibration."""
+    root, _, _ = fitted
+    calibrated = root / "with_calibration"
+    import shutil
+    shutil.copytree(root / "with_readout", calibrated)
+    meta = json.loads((calibrated / "config.json").read_text())
+    (calibrated / "config.json").write_text(json.dumps({**meta, "calibration": {"loc": {"temperature": 1.5}}}))
+    predictor = Predictor.from_pretrained(calibrated)
+    readout, report = fit_residue_readout(predictor, data_dir, hidden=8, kernel=3, max_epochs=2, limit=150,
+                                          log=lambda m: None)
+    write_with_readouts(calibrated, root / "with_both", {"residue_readout": (readout, report)})
+    return root, readout, report
+
+
+def test_the_residue_report_scores_head_and_readout_on_validation_proteins(residue_fitted):
+    _, _, report = residue_fitted
+    assert report["train_proteins"] == 150 and report["valid_proteins"] > 1000 and 1 <= report["epoch"] <= 2
+    for name in ("valid_head", "valid_readout"):
+        assert set(report[name]) == {"ss3", "ss8"} and all(0 < v < 1 for v in report[name].values())
+    # the untrained model's SS8 logits are a random projection; 8 states, coil and helix common: a fitted
+    # readout beats it
+    assert report["valid_readout"]["ss8"] > report["valid_head"]["ss8"]
+
+
+def test_the_folder_answers_ss_from_the_residue_readout_and_keeps_the_rest(residue_fitted):
+    root, readout, _ = residue_fitted
+    meta = json.loads((root / "with_both" / "config.json").read_text())
+    assert meta["calibration"] == {"loc": {"temperature": 1.5}} and "readout" in meta  # kept: loc/ms unchanged
+    assert meta["residue_readout"]["hidden"] == 8 and (root / "with_both" / RESIDUE_READOUT_FILE).is_file()
+    before, after = Predictor.from_pretrained(root / "with_calibration"), Predictor.from_pretrained(root / "with_both")
+    assert before.meta["fingerprint"] != after.meta["fingerprint"]
+    seqs = ["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "GSHMLEDPVAG" * 3]
+    a, b = before.one_pass(seqs), after.one_pass(seqs)
+    features = residue_features(before, seqs)
+    for k, (states, own) in enumerate(features):
+        with torch.no_grad():
+            logits = readout(torch.from_numpy(states).float()[None], torch.from_numpy(own)[None], [len(states)])[0]
+        # float16 cached states against the float32 ones predict reads
+        np.testing.assert_allclose(b[k]["ss8"], torch.softmax(logits, -1).numpy(), atol=2e-3)
+        np.testing.assert_allclose(b[k]["ss3"], b[k]["ss8"] @ np.array(SS8_IN_SS3, dtype=np.float32), atol=1e-6)
+        assert not np.allclose(a[k]["ss8"], b[k]["ss8"])
+        for t in ("loc", "ms"):
+            np.testing.assert_array_equal(a[k][t], b[k][t])
+
+
+def test_a_long_protein_gets_the_residue_readout_in_every_window(residue_fitted):
+    root, _, _ = residue_fitted
+    before, after = Predictor.from_pretrained(root / "with_calibration"), Predictor.from_pretrained(root / "with_both")
+    long = "M" + "KLAVEGSTRW" * 130  # longer than one row: two windows
+    (a,), (b,) = before.one_pass([long]), after.one_pass([long])
+    assert b["ss8"].shape == (len(long), 8)
+    np.testing.assert_allclose(b["ss8"].sum(1), 1, atol=1e-5)
+    changed = ~np.isclose(a["ss8"], b["ss8"], atol=1e-6).all(1)
+    assert changed[:500].mean() > 0.9 and changed[-500:].mean() > 0.9
+
+
+def test_a_damaged_residue_readout_is_a_checkpoint_error(residue_fitted, tmp_path):
+    root, _, _ = residue_fitted
+    import shutil
+    broken = shutil.copytree(root / "with_both", tmp_path / "broken")
+    (broken / RESIDUE_READOUT_FILE).unlink()
+    with pytest.raises(CheckpointError, match="residue_readout.safetensors: missing"):
+        Predictor.from_pretrained(broken)

@@ -292,7 +292,7 @@ def cmd_fit_readout(args) -> int:
     from ..data.catalog import resolve_data_dir
     from ..inference.predictor import Predictor
     from ..model.checkpoint import model_folder
-    from ..training.readout import fit_readout, write_with_readout
+    from ..training.readout import fit_readout, fit_residue_readout, write_with_readouts
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -300,12 +300,21 @@ def cmd_fit_readout(args) -> int:
     if out.exists():
         raise FileExistsError(f"{out} exists: choose a new folder for the model with its readout")
     predictor = Predictor.from_pretrained(args.model)
-    readout, report = fit_readout(predictor, resolve_data_dir(args.data_dir), hidden=args.hidden, members=args.members,
-                                  termini=args.termini, limit=args.limit)
-    report["command"] = "dbmtl " + " ".join(sys.argv[1:]) if sys.argv and "dbmtl" in sys.argv[0] else None
-    write_with_readout(model_folder(args.model), out, readout, report)
-    print(f"written to {out} (forward {report['forward_s']:.0f} s, fits {report['fit_s']:.0f} s); "
-          f"its answers are not calibrated yet: dbmtl calibrate {out}")
+    data_dir = resolve_data_dir(args.data_dir)
+    command = "dbmtl " + " ".join(sys.argv[1:]) if sys.argv and "dbmtl" in sys.argv[0] else None
+    readouts = {}
+    if args.only in (None, "protein"):
+        readouts["readout"] = fit_readout(predictor, data_dir, hidden=args.hidden, members=args.members,
+                                          termini=args.termini, limit=args.limit)
+    if args.only in (None, "residue"):
+        readouts["residue_readout"] = fit_residue_readout(predictor, data_dir, hidden=args.residue_hidden,
+                                                          kernel=args.kernel, limit=args.limit)
+    for _, report in readouts.values():
+        report["command"] = command
+    write_with_readouts(model_folder(args.model), out, readouts)
+    seconds = sum(r["forward_s"] + r["fit_s"] for _, r in readouts.values())
+    calibrate = f"; its answers are not calibrated yet: dbmtl calibrate {out}" if "readout" in readouts else ""
+    print(f"written to {out} ({seconds:.0f} s of forward passes and fits){calibrate}")
     return 0
 
 

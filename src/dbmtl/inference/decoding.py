@@ -23,7 +23,7 @@ from ..data.batching import token_budget_batches
 from ..data.layouts import Batch, Example, Layout, answer_row, collate, encoder_row
 from ..data.onepass import PREFIX, OnePassLayout
 from ..model.heads import OnePassHeads
-from ..model.readout import ProteinReadout, summaries
+from ..model.readout import ProteinReadout, ResidueReadout, summaries
 from ..model.transformer import KVCache
 from ..tasks import SS8_IN_SS3, SS8_LABELS, TASKS, Task
 from ..tokens import Alphabet
@@ -184,9 +184,10 @@ def residue_states(runner: BatchedModel, layout: Layout, task: Task, pieces: lis
 
 @torch.inference_mode()
 def one_pass(runner: BatchedModel, layout: OnePassLayout, sequences: list[str],
-             readout: ProteinReadout | None = None) -> list[dict[str, np.ndarray]]:
+             readout: ProteinReadout | None = None,
+             residue_readout: ResidueReadout | None = None) -> list[dict[str, np.ndarray]]:
     """Every answer of a onepass model, {"ss8", "ss3", "loc", "ms"} per protein (OnePassHeads.probabilities;
-    with a `readout`, location and membrane from it). A protein that fits the context is one row, read once
+    with a `readout`, location and membrane from it; with a `residue_readout`, SS8 logits from it). A protein that fits the context is one row, read once
     for all four; a longer one is windows for the per-residue answers (each residue from the window where
     it is most central) plus its first/last-cropped row for the per-protein answers."""
     heads = OnePassHeads(runner.alphabet, runner.device)
@@ -202,11 +203,15 @@ def one_pass(runner: BatchedModel, layout: OnePassLayout, sequences: list[str],
     first = np.cumsum([0] + [len(w) for w in spans])  # each protein's first piece
     pieces: dict[str, list] = {"ss8": [None] * first[-1], "ss3": [None] * first[-1]}
     out: list[dict] = [{} for _ in sequences]
-    for batch_ids, output, _ in runner.forward_batches(rows, states=readout is not None):
-        logits = output if readout is None else runner.model.head(output)
+    reads_states = readout is not None or residue_readout is not None
+    for batch_ids, output, _ in runner.forward_batches(rows, states=reads_states):
+        logits = runner.model.head(output) if reads_states else output
+        lengths = [len(rows[i].inputs) - PREFIX for i in batch_ids]
+        if residue_readout is not None:
+            logits = logits.float()
+            logits[:, PREFIX:, heads.ss8] = residue_readout(output[:, PREFIX:], logits[:, PREFIX:, heads.ss8], lengths)
         answers = heads.probabilities(logits)
         if readout is not None:
-            lengths = [len(rows[i].inputs) - PREFIX for i in batch_ids]
             answers.update(readout(summaries(output, lengths, readout.termini)))
         probs = {t: p.cpu().numpy() for t, p in answers.items()}
         for j, i in enumerate(batch_ids):

@@ -24,7 +24,7 @@ import torch
 
 from ..data.layouts import layout_for
 from ..model.checkpoint import CheckpointError, load_checkpoint, model_folder
-from ..model.readout import ProteinReadout, load_readout
+from ..model.readout import READOUTS, ProteinReadout, ResidueReadout, load_readout
 from ..model.transformer import Transformer
 from ..readers.fasta import nucleotide_problem
 from ..tasks import OUTPUT_TASKS, RESIDUE_TASKS, TASKS, Task
@@ -64,12 +64,13 @@ class Predictor:
     batch_tokens: rows x longest row per forward batch (default: default_batch_tokens(device)).
     attention: "sdpa" (torch's fused kernels), "blocked" (dbmtl.model.transformer.blocked_attention) or
     "auto" (blocked for half precision on a CPU, else sdpa). readout: a onepass model's per-protein readout
-    (dbmtl.model.readout): location and membrane from it instead of the <LOC> / <MS> tokens."""
+    (dbmtl.model.readout): location and membrane from it instead of the <LOC> / <MS> tokens;
+    residue_readout: its per-residue readout, SS8 (and so SS3) from it instead of the head."""
 
     def __init__(self, model: Transformer, alphabet: Alphabet, meta: dict | None = None,
                  device: str | torch.device = "cpu", batch_tokens: int | None = None,
                  dtype: str | torch.dtype | None = "fp32", int8: bool = False, attention: str | None = "auto",
-                 readout: ProteinReadout | None = None):
+                 readout: ProteinReadout | None = None, residue_readout: ResidueReadout | None = None):
         self.device = torch.device(device)
         if batch_tokens is None:
             batch_tokens = default_batch_tokens(self.device)
@@ -88,9 +89,10 @@ class Predictor:
         self.layout = layout_for(cfg.kind, alphabet, cfg.context, cfg.n_segments)
         self.residue_mode = residue_strategy(cfg.kind, cfg.label_inputs)
         self.runner = BatchedModel(self.model, alphabet, self.device, self.dtype, batch_tokens)
-        if readout is not None and cfg.kind != "onepass":
-            raise ValueError(f"a per-protein readout reads one-pass rows; this model is a {cfg.kind}")
+        if (readout is not None or residue_readout is not None) and cfg.kind != "onepass":
+            raise ValueError(f"a readout reads one-pass rows; this model is a {cfg.kind}")
         self.readout = None if readout is None else readout.to(self.device)
+        self.residue_readout = None if residue_readout is None else residue_readout.to(self.device)
 
     @property
     def batch_tokens(self) -> int:
@@ -107,13 +109,14 @@ class Predictor:
         the constructor (batch_tokens, dtype, int8, attention)."""
         folder = model_folder(path)
         model, alphabet, meta = load_checkpoint(folder, device)
-        readout = None
-        if "readout" in meta:
-            try:
-                readout = load_readout(folder, meta["readout"])
-            except ValueError as exc:
-                raise CheckpointError(f"{folder}: {exc}") from None
-        return cls(model, alphabet, {**meta, "folder": str(folder)}, device=device, readout=readout, **kw)
+        readouts = {}
+        for key in READOUTS:
+            if key in meta:
+                try:
+                    readouts[key] = load_readout(folder, meta[key], key)
+                except ValueError as exc:
+                    raise CheckpointError(f"{folder}: {exc}") from None
+        return cls(model, alphabet, {**meta, "folder": str(folder)}, device=device, **readouts, **kw)
 
     def predict(self, sequences, tasks: Iterable[str] = OUTPUT_TASKS,
                 allow_nucleotides: bool = False) -> list[ProteinPrediction]:
@@ -160,7 +163,7 @@ class Predictor:
 
     def one_pass(self, sequences: Sequence[str]) -> list[dict[str, np.ndarray]]:
         """A onepass model's four answers per protein ({task: probabilities}), one pass per row."""
-        answers = one_pass(self.runner, self.layout, list(sequences), self.readout)
+        answers = one_pass(self.runner, self.layout, list(sequences), self.readout, self.residue_readout)
         for name, t in self.temperatures.items():
             for a in answers:
                 a[name] = apply_temperature(a[name], t)

@@ -5,6 +5,7 @@ A checkpoint is a directory:
   config.json         {"model": ModelConfig, ...extra: training config, step, data used, calibration}
   vocab.json          the alphabet the model was trained with, compared on load
   readout.safetensors optional: the per-protein readout (dbmtl.model.readout), named in config.json
+  residue_readout.safetensors  optional: the per-residue readout, named in config.json
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from safetensors.torch import save_file
 
 from ..tokens import Alphabet
 from .config import ModelConfig
-from .readout import READOUT_FILE
+from .readout import READOUT_FILE, RESIDUE_READOUT_FILE
 from .transformer import Transformer
 
 TIED = "head.weight"  # the same tensor as wte.weight; stored once
@@ -97,8 +98,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         raise CheckpointError(f"{weights}: weights contain NaN or inf ({', '.join(bad[:3])})")
     model.load_state_dict(state, strict=False)
     digest = hashlib.sha256(data)
-    if (path / READOUT_FILE).is_file():  # the per-protein readout answers in place of the tokens
-        digest.update((path / READOUT_FILE).read_bytes())
+    for readout in (READOUT_FILE, RESIDUE_READOUT_FILE):  # readouts answer in place of the head
+        if (path / readout).is_file():
+            digest.update((path / readout).read_bytes())
     if "calibration" in meta:  # it changes the probabilities, so it is part of what identifies the model
         digest.update(json.dumps(meta["calibration"], sort_keys=True).encode())
     meta["fingerprint"] = digest.hexdigest()[:16]

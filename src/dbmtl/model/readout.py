@@ -1,6 +1,11 @@
-"""The per-protein readout: location and membrane answered from summaries of the backbone's final states
-by small networks fitted to convergence on the frozen backbone (dbmtl.training.readout), in place of the
-answers at <LOC> and <MS>. Optional: a model folder without `readout.safetensors` answers at its tokens.
+"""Readouts: small networks fitted to convergence on a onepass model's frozen backbone
+(dbmtl.training.readout) that answer in place of its output head. Each is optional: a model folder without
+its file answers from the head.
+
+The per-protein readout (`readout.safetensors`, config.json "readout") answers location and membrane from
+summaries of the backbone's final states, in place of the answers at <LOC> and <MS>. The per-residue
+readout (`residue_readout.safetensors`, "residue_readout") adds to the head's SS8 logits at every residue
+two 1-D convolutions over the residues' final states; SS3 is derived from its SS8 as always.
 
 The summaries of a one-pass row (`<LOC> <MS> residues`, final hidden states): the <LOC> and <MS> states,
 the mean and the maximum over residues, and the means over the first and last `termini` residues, where
@@ -18,6 +23,7 @@ from ..data.onepass import PREFIX  # <LOC> <MS>
 
 SUMMARIES = ("loc_state", "ms_state", "mean", "max", "n_term", "c_term")
 READOUT_FILE = "readout.safetensors"
+RESIDUE_READOUT_FILE = "residue_readout.safetensors"
 
 
 def summaries(states: torch.Tensor, lengths: list[int], termini: int) -> torch.Tensor:
@@ -61,10 +67,7 @@ class ProteinReadout(nn.Module):
 
     def save(self, folder: str | Path) -> dict:
         """Write the weights into a model folder; returns the settings its config.json keeps ("readout")."""
-        from safetensors.torch import save_file
-        save_file({k: v.detach().float().contiguous() for k, v in self.state_dict().items()},
-                  str(Path(folder) / READOUT_FILE))
-        return dict(self.settings)
+        return _save(self, Path(folder) / READOUT_FILE)
 
     @classmethod
     def from_settings(cls, settings: dict) -> "ProteinReadout":
@@ -76,21 +79,71 @@ class ProteinReadout(nn.Module):
             raise ValueError(f"'readout': {exc}") from None
 
 
-def load_readout(folder: str | Path, settings) -> ProteinReadout:
-    """The readout of a model folder whose config.json names one ("readout"), its file checked as the
-    model's weights are: present, readable, the shapes its settings imply, finite."""
+class ResidueReadout(nn.Module):
+    """SS8 logits at every residue: the head's own plus conv(relu(conv(standardized final states))). Its
+    last convolution starts at zero, so an unfitted readout answers as the head does."""
+
+    def __init__(self, n_embd: int, hidden: int = 128, kernel: int = 9, dropout: float = 0.25):
+        super().__init__()
+        self.settings = dict(n_embd=n_embd, hidden=hidden, kernel=kernel, dropout=dropout)
+        self.register_buffer("center", torch.zeros(n_embd))
+        self.register_buffer("scale", torch.ones(n_embd))
+        self.first = nn.Conv1d(n_embd, hidden, kernel, padding=kernel // 2)
+        self.last = nn.Conv1d(hidden, 8, kernel, padding=kernel // 2)
+        self.dropout = nn.Dropout(dropout)  # fitting only
+        nn.init.zeros_(self.last.weight)
+        nn.init.zeros_(self.last.bias)
+
+    def forward(self, states: torch.Tensor, own: torch.Tensor, lengths: list[int] | torch.Tensor) -> torch.Tensor:
+        """(B, T, 8) SS8 logits from right-padded residue states (B, T, n_embd), the head's (B, T, 8) SS8
+        logits there and each row's residue count (padding reads as zero in both convolutions, as a
+        protein's ends do, so a row's answers do not depend on its batch)."""
+        lengths = torch.as_tensor(lengths, device=states.device)
+        inside = torch.arange(states.shape[1], device=states.device)[None, :] < lengths[:, None]
+        x = ((states.float() - self.center) / self.scale) * inside[..., None]
+        h = self.dropout(torch.relu(self.first(x.transpose(1, 2)))) * inside[:, None, :]
+        return own.float() + self.last(h).transpose(1, 2)
+
+    def save(self, folder: str | Path) -> dict:
+        """Write the weights into a model folder; returns the settings config.json keeps ("residue_readout")."""
+        return _save(self, Path(folder) / RESIDUE_READOUT_FILE)
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> "ResidueReadout":
+        if not isinstance(settings, dict):
+            raise ValueError(f"'residue_readout' must be an object, not {settings!r}")
+        try:
+            return cls(**settings)
+        except TypeError as exc:
+            raise ValueError(f"'residue_readout': {exc}") from None
+
+
+def _save(readout: nn.Module, path: Path) -> dict:
+    from safetensors.torch import save_file
+    save_file({k: v.detach().float().contiguous() for k, v in readout.state_dict().items()}, str(path))
+    return dict(readout.settings)
+
+
+# what config.json calls each readout, its class and its file
+READOUTS = {"readout": (ProteinReadout, READOUT_FILE), "residue_readout": (ResidueReadout, RESIDUE_READOUT_FILE)}
+
+
+def load_readout(folder: str | Path, settings, key: str = "readout") -> ProteinReadout | ResidueReadout:
+    """The readout a model folder's config.json names under `key` ("readout" or "residue_readout"), its
+    file checked as the model's weights are: present, readable, the shapes its settings imply, finite."""
     from safetensors.torch import load_file
-    path = Path(folder) / READOUT_FILE
-    readout = ProteinReadout.from_settings(settings)
+    cls, name = READOUTS[key]
+    path = Path(folder) / name
+    readout = cls.from_settings(settings)
     if not path.is_file():
-        raise ValueError(f"{path}: missing (config.json names a readout)")
+        raise ValueError(f"{path}: missing (config.json names it under {key!r})")
     try:
         state = load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types for every kind of damage
         raise ValueError(f"{path}: not a readable safetensors file ({exc})") from None
     expected = {k: tuple(v.shape) for k, v in readout.state_dict().items()}
     if {k: tuple(v.shape) for k, v in state.items()} != expected:
-        raise ValueError(f"{path}: weights do not match the readout settings in config.json")
+        raise ValueError(f"{path}: weights do not match the {key!r} settings in config.json")
     if not all(torch.isfinite(v).all() for v in state.values()):
         raise ValueError(f"{path}: weights contain NaN or inf")
     readout.load_state_dict(state)

@@ -1,10 +1,18 @@
-"""Fit a onepass model's per-protein readout (dbmtl.model.readout) on its frozen backbone.
+"""Fit a onepass model's readouts (dbmtl.model.readout) on its frozen backbone.
 
-One forward pass over the localization proteins of the model's own training data caches their summaries
-(and the answers at <LOC> / <MS>, for comparison); then each task's networks train to convergence on the
-training split's summaries in seconds: Adam, L2 on the weights, early stopping on a tenth of the training
-split held out by each member's seed, the best epoch kept. The validation split scores the readout beside
-the token answers; nothing else chooses anything. The backbone is not changed.
+Per-protein: one forward pass over the localization proteins of the model's own training data caches
+their summaries (and the answers at <LOC> / <MS>, for comparison); then each task's networks train to
+convergence on the training split's summaries in seconds: Adam, L2 on the weights, early stopping on a
+tenth of the training split held out by each member's seed, the best epoch kept.
+
+Per-residue: one forward pass over the secondary-structure proteins of its training data (those one row
+holds, as training reads them) caches every residue's final state (float16) and the head's SS8 logits;
+the convolutions then train on the training split (the model's own loss: SS8 cross-entropy where a
+protein has 8-state labels, SS3 of the summed SS8 probabilities where it has 3-state ones; AdamW, early
+stopping on a tenth of the training proteins, the best epoch kept), about 45-70 s an epoch on one thread.
+
+The validation split scores each readout beside the head's answers; nothing else chooses anything. The
+backbone is not changed.
 """
 from __future__ import annotations
 
@@ -21,8 +29,8 @@ import torch.nn.functional as F
 from ..data.catalog import load_training_data
 from ..data.onepass import PREFIX
 from ..model.heads import OnePassHeads
-from ..model.readout import ProteinReadout, summaries
-from ..tasks import TASKS
+from ..model.readout import ProteinReadout, ResidueReadout, summaries
+from ..tasks import SS3_LABELS, SS8_LABELS, TASKS, ss8_to_ss3
 
 FIELDS = {"loc": "location", "ms": "membrane"}
 
@@ -121,17 +129,173 @@ def fit_readout(predictor, data_dir: Path, hidden: int = 256, members: int = 3, 
     return readout.eval(), report
 
 
-def write_with_readout(model_dir: Path, out: Path, readout: ProteinReadout, report: dict) -> None:
-    """A copy of the model folder that answers location and membrane from the readout. Its calibration
-    is dropped (it was fitted to the token answers): run `dbmtl calibrate` on the new folder."""
+# -- per-residue ------------------------------------------------------------------------------------------
+
+
+@torch.inference_mode()
+def residue_features(predictor, sequences: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per protein (each fitting one row): (n, n_embd) float16 final states and (n, 8) float32 head SS8
+    logits at its residues."""
+    layout, runner = predictor.layout, predictor.runner
+    heads = OnePassHeads(predictor.alphabet, predictor.device)
+    rows = [layout.prediction_row(s) for s in sequences]
+    out: list = [None] * len(rows)
+    for batch_ids, states, _ in runner.forward_batches(rows, states=True):
+        logits = runner.model.head(states)[..., heads.ss8].float()
+        for j, i in enumerate(batch_ids):
+            n = len(sequences[i])
+            out[i] = (states[j, PREFIX : PREFIX + n].half().cpu().numpy(), logits[j, PREFIX : PREFIX + n].cpu().numpy())
+    return out
+
+
+def residue_labels(record) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) SS8 and SS3 label indices of a record, -1 where unknown or unresolved; SS3 from SS8 when it
+    has only 8-state labels."""
+    resolved = np.asarray(record.resolved, dtype=bool)
+    ss3 = record.ss3 or (ss8_to_ss3(record.ss8) if record.ss8 else None)
+    out = []
+    for letters, names in ((record.ss8, SS8_LABELS), (ss3, SS3_LABELS)):
+        y = np.full(len(record.sequence), -1, dtype=np.int64)
+        if letters:
+            y = np.array([names.index(c) for c in letters], dtype=np.int64)
+            y[~resolved] = -1
+        out.append(y)
+    return out[0], out[1]
+
+
+def length_batches(lengths: list[int], tokens: int, rng: np.random.Generator | None = None) -> list[list[int]]:
+    """Indices of proteins of similar length together, up to `tokens` padded residues a batch; the batch
+    order shuffled when `rng` is given."""
+    out, cur = [], []
+    for i in np.argsort(lengths, kind="stable"):
+        if cur and (len(cur) + 1) * lengths[i] > tokens:
+            out.append(cur)
+            cur = []
+        cur.append(int(i))
+    if cur:
+        out.append(cur)
+    if rng is not None:
+        rng.shuffle(out)
+    return out
+
+
+def _residue_batch(items: list, ids: list[int]):
+    n = max(len(items[i][0]) for i in ids)
+    width = items[ids[0]][0].shape[1]
+    x, own = torch.zeros(len(ids), n, width), torch.zeros(len(ids), n, 8)
+    y8, y3 = torch.full((len(ids), n), -1), torch.full((len(ids), n), -1)
+    for j, i in enumerate(ids):
+        states, logits, a, b = items[i]
+        m = len(states)
+        x[j, :m], own[j, :m] = torch.from_numpy(states).float(), torch.from_numpy(logits)
+        y8[j, :m], y3[j, :m] = torch.from_numpy(a), torch.from_numpy(b)
+    return x, own, [len(items[i][0]) for i in ids], y8, y3
+
+
+def _residue_scores(ss8_logits: torch.Tensor, y8: torch.Tensor, y3: torch.Tensor, heads: OnePassHeads):
+    """The model's per-residue loss (SS8 NLL + SS3 NLL of the summed probabilities) and (correct, labels)
+    per task."""
+    ss8 = F.log_softmax(ss8_logits, -1)
+    ss3 = heads.ss3_from_ss8(ss8.exp()).clamp_min(torch.finfo(torch.float32).tiny).log()
+    loss, counts = ss8_logits.sum() * 0.0, {}
+    for name, logp, y in (("ss8", ss8, y8), ("ss3", ss3, y3)):
+        known = y >= 0
+        if bool(known.any()):
+            picked = logp[known]
+            loss = loss + F.nll_loss(picked, y[known])
+            counts[name] = (int((picked.argmax(-1) == y[known]).sum()), int(known.sum()))
+    return loss, counts
+
+
+def _residue_accuracy(readout: ResidueReadout | None, items: list, heads: OnePassHeads) -> dict[str, float]:
+    """Q3 / Q8 of the readout (None: of the head's own logits) over cached proteins."""
+    sums = {"ss8": [0, 0], "ss3": [0, 0]}
+    with torch.no_grad():
+        for ids in length_batches([len(it[0]) for it in items], 16384):
+            x, own, lengths, y8, y3 = _residue_batch(items, ids)
+            _, counts = _residue_scores(own if readout is None else readout(x, own, lengths), y8, y3, heads)
+            for k, (c, n) in counts.items():
+                sums[k][0] += c
+                sums[k][1] += n
+    return {k: round(c / max(n, 1), 4) for k, (c, n) in sums.items()}
+
+
+def fit_residue_readout(predictor, data_dir: Path, hidden: int = 128, kernel: int = 9, max_epochs: int = 30,
+                        patience: int = 3, limit: int | None = None,
+                        log: Callable[[str], None] = print) -> tuple[ResidueReadout, dict]:
+    """A per-residue readout fitted on the model's own SS training split and its report: validation Q3 /
+    Q8 of the head and of the readout, proteins, residues, epochs, seconds."""
+    if predictor.kind != "onepass":
+        raise ValueError(f"a readout needs a onepass model, not a {predictor.kind}")
+    train_cfg = predictor.meta.get("train") or {}
+    sources = train_cfg.get("ss_sources", "flip+cullpdb")
+    data = load_training_data(data_dir, localization_sources=train_cfg.get("localization_sources", "subsets"),
+                              ss_sources=sources)
+    longest = predictor.layout.max_residue_length()
+    split = {s: [r for r in data.split(s).residue if len(r.sequence) <= longest] for s in ("train", "valid")}
+    if limit:
+        keep = np.random.default_rng(0).permutation(len(split["train"]))[:limit]
+        split["train"] = [split["train"][i] for i in sorted(keep)]
+    t0 = time.perf_counter()
+    log(f"reading {sum(map(len, split.values()))} secondary-structure proteins with the frozen backbone")
+    items = {s: [(*f, *residue_labels(r)) for f, r in zip(residue_features(predictor, [r.sequence for r in rs]), rs)]
+             for s, rs in split.items()}
+    forward_s = time.perf_counter() - t0
+    heads = OnePassHeads(predictor.alphabet)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(items["train"]))
+    stop = [items["train"][i] for i in order[: max(1, len(order) // 10)]]
+    fit = [items["train"][i] for i in order[max(1, len(order) // 10):]]
+    torch.manual_seed(0)
+    readout = ResidueReadout(predictor.model.cfg.n_embd, hidden=hidden, kernel=kernel)
+    sample = np.concatenate([fit[i][0] for i in rng.permutation(len(fit))[:2000]]).astype(np.float32)
+    readout.center.copy_(torch.from_numpy(sample.mean(0)))
+    readout.scale.copy_(torch.from_numpy(sample.std(0)).clamp_min(1e-6))
+    opt = torch.optim.AdamW(readout.parameters(), lr=1e-3, weight_decay=1e-2)
+    best, best_state, best_epoch = -1.0, None, 0
+    t0 = time.perf_counter()
+    for epoch in range(1, max_epochs + 1):
+        readout.train()
+        for ids in length_batches([len(it[0]) for it in fit], 8192, rng):
+            x, own, lengths, y8, y3 = _residue_batch(fit, ids)
+            loss, _ = _residue_scores(readout(x, own, lengths), y8, y3, heads)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        readout.eval()
+        held = _residue_accuracy(readout, stop, heads)
+        log(f"epoch {epoch}: held-out training proteins Q3 {100 * held['ss3']:.2f}, Q8 {100 * held['ss8']:.2f}")
+        if held["ss3"] + held["ss8"] > best + 1e-4:
+            best, best_epoch = held["ss3"] + held["ss8"], epoch
+            best_state = {k: v.clone() for k, v in readout.state_dict().items()}
+        elif epoch - best_epoch >= patience:
+            break
+    readout.load_state_dict(best_state)
+    readout.eval()
+    head, fitted = _residue_accuracy(None, items["valid"], heads), _residue_accuracy(readout, items["valid"], heads)
+    report = {"ss_sources": sources, "train_proteins": len(items["train"]), "valid_proteins": len(items["valid"]),
+              "train_residues": int(sum(len(it[0]) for it in items["train"])), "epoch": best_epoch,
+              "valid_head": head, "valid_readout": fitted, "forward_s": round(forward_s, 1),
+              "fit_s": round(time.perf_counter() - t0, 1)}
+    log(f"validation ({len(items['valid'])} proteins): Q3 {100 * head['ss3']:.2f} -> {100 * fitted['ss3']:.2f}, "
+        f"Q8 {100 * head['ss8']:.2f} -> {100 * fitted['ss8']:.2f} (head -> readout)")
+    return readout, report
+
+
+def write_with_readouts(model_dir: Path, out: Path, readouts: dict[str, tuple[torch.nn.Module, dict]]) -> None:
+    """A copy of the model folder with new readouts, {config key ("readout" / "residue_readout"):
+    (readout, fit report)}; a readout the folder has and `readouts` lacks is kept. A new per-protein
+    readout drops the calibration (fitted to other answers): run `dbmtl calibrate` on the new folder."""
     if out.exists():
         raise FileExistsError(f"{out} exists: choose a new folder for the model with its readout")
     staging = out.with_name(f".{out.name}.dbmtl-readout")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(model_dir, staging)
     meta = json.loads((staging / "config.json").read_text())
-    meta.pop("calibration", None)
-    meta["readout"] = readout.save(staging)
-    meta["readout_fit"] = report
+    if "readout" in readouts:
+        meta.pop("calibration", None)
+    for key, (readout, report) in readouts.items():
+        meta[key] = readout.save(staging)
+        meta[f"{key}_fit"] = report
     (staging / "config.json").write_text(json.dumps(meta, indent=1))
     staging.rename(out)
