@@ -124,7 +124,8 @@ def test_the_residue_report_scores_head_and_readout_on_validation_proteins(resid
     _, _, report = residue_fitted
     assert report["train_proteins"] == 150 and report["valid_proteins"] > 1000 and 1 <= report["epoch"] <= 2
     for name in ("valid_head", "valid_readout"):
-        assert set(report[name]) == {"ss3", "ss8"} and all(0 < v < 1 for v in report[name].values())
+        assert set(report[name]) == {"ss3", "ss8", "loss"} and 0 < report[name]["ss3"] < 1 and 0 < report[name]["ss8"] < 1
+    assert report["valid_readout"]["loss"] < report["valid_head"]["loss"]
     # the untrained model's SS8 logits are a random projection; 8 states, coil and helix common: a fitted
     # readout beats it
     assert report["valid_readout"]["ss8"] > report["valid_head"]["ss8"]

@@ -8,8 +8,9 @@ tenth of the training split held out by each member's seed, the best epoch kept.
 Per-residue: one forward pass over the secondary-structure proteins of its training data (those one row
 holds, as training reads them) caches every residue's final state (float16) and the head's SS8 logits;
 the convolutions then train on the training split (the model's own loss: SS8 cross-entropy where a
-protein has 8-state labels, SS3 of the summed SS8 probabilities where it has 3-state ones; AdamW, early
-stopping on a tenth of the training proteins, the best epoch kept), about 45-70 s an epoch on one thread.
+protein has 8-state labels, SS3 of the summed SS8 probabilities where it has 3-state ones; AdamW, stopped
+when that loss on a tenth of the training proteins has not improved for `patience` epochs, the best
+epoch kept), about 45-70 s an epoch on one thread.
 
 The validation split scores each readout beside the head's answers; nothing else chooses anything. The
 backbone is not changed.
@@ -193,8 +194,8 @@ def _residue_batch(items: list, ids: list[int]):
 
 
 def _residue_scores(ss8_logits: torch.Tensor, y8: torch.Tensor, y3: torch.Tensor, heads: OnePassHeads):
-    """The model's per-residue loss (SS8 NLL + SS3 NLL of the summed probabilities) and (correct, labels)
-    per task."""
+    """The model's per-residue loss (SS8 NLL + SS3 NLL of the summed probabilities, each a mean over its
+    labels) and per task [correct, labels, summed NLL]."""
     ss8 = F.log_softmax(ss8_logits, -1)
     ss3 = heads.ss3_from_ss8(ss8.exp()).clamp_min(torch.finfo(torch.float32).tiny).log()
     loss, counts = ss8_logits.sum() * 0.0, {}
@@ -202,26 +203,29 @@ def _residue_scores(ss8_logits: torch.Tensor, y8: torch.Tensor, y3: torch.Tensor
         known = y >= 0
         if bool(known.any()):
             picked = logp[known]
-            loss = loss + F.nll_loss(picked, y[known])
-            counts[name] = (int((picked.argmax(-1) == y[known]).sum()), int(known.sum()))
+            nll = F.nll_loss(picked, y[known], reduction="sum")
+            loss = loss + nll / int(known.sum())
+            counts[name] = [int((picked.argmax(-1) == y[known]).sum()), int(known.sum()), float(nll.detach())]
     return loss, counts
 
 
 def _residue_accuracy(readout: ResidueReadout | None, items: list, heads: OnePassHeads) -> dict[str, float]:
-    """Q3 / Q8 of the readout (None: of the head's own logits) over cached proteins."""
-    sums = {"ss8": [0, 0], "ss3": [0, 0]}
+    """Q3 / Q8 of the readout (None: of the head's own logits) over cached proteins, and "loss": the
+    mean SS3 + SS8 NLL per label (what the fit stops on)."""
+    sums = {"ss8": [0, 0, 0.0], "ss3": [0, 0, 0.0]}
     with torch.no_grad():
         for ids in length_batches([len(it[0]) for it in items], 16384):
             x, own, lengths, y8, y3 = _residue_batch(items, ids)
             _, counts = _residue_scores(own if readout is None else readout(x, own, lengths), y8, y3, heads)
-            for k, (c, n) in counts.items():
-                sums[k][0] += c
-                sums[k][1] += n
-    return {k: round(c / max(n, 1), 4) for k, (c, n) in sums.items()}
+            for k, values in counts.items():
+                sums[k] = [a + b for a, b in zip(sums[k], values)]
+    out = {k: round(c / max(n, 1), 4) for k, (c, n, _) in sums.items()}
+    out["loss"] = round(sum(nll / max(n, 1) for _, n, nll in sums.values()), 5)
+    return out
 
 
-def fit_residue_readout(predictor, data_dir: Path, hidden: int = 128, kernel: int = 9, max_epochs: int = 30,
-                        patience: int = 3, limit: int | None = None,
+def fit_residue_readout(predictor, data_dir: Path, hidden: int = 128, kernel: int = 9, max_epochs: int = 40,
+                        patience: int = 5, limit: int | None = None,
                         log: Callable[[str], None] = print) -> tuple[ResidueReadout, dict]:
     """A per-residue readout fitted on the model's own SS training split and its report: validation Q3 /
     Q8 of the head and of the readout, proteins, residues, epochs, seconds."""
@@ -252,7 +256,7 @@ def fit_residue_readout(predictor, data_dir: Path, hidden: int = 128, kernel: in
     readout.center.copy_(torch.from_numpy(sample.mean(0)))
     readout.scale.copy_(torch.from_numpy(sample.std(0)).clamp_min(1e-6))
     opt = torch.optim.AdamW(readout.parameters(), lr=1e-3, weight_decay=1e-2)
-    best, best_state, best_epoch = -1.0, None, 0
+    best, best_state, best_epoch = float("inf"), None, 0
     t0 = time.perf_counter()
     for epoch in range(1, max_epochs + 1):
         readout.train()
@@ -264,9 +268,10 @@ def fit_residue_readout(predictor, data_dir: Path, hidden: int = 128, kernel: in
             opt.step()
         readout.eval()
         held = _residue_accuracy(readout, stop, heads)
-        log(f"epoch {epoch}: held-out training proteins Q3 {100 * held['ss3']:.2f}, Q8 {100 * held['ss8']:.2f}")
-        if held["ss3"] + held["ss8"] > best + 1e-4:
-            best, best_epoch = held["ss3"] + held["ss8"], epoch
+        log(f"epoch {epoch}: held-out training proteins loss {held['loss']:.4f}, Q3 {100 * held['ss3']:.2f}, "
+            f"Q8 {100 * held['ss8']:.2f}")
+        if held["loss"] < best:
+            best, best_epoch = held["loss"], epoch
             best_state = {k: v.clone() for k, v in readout.state_dict().items()}
         elif epoch - best_epoch >= patience:
             break
