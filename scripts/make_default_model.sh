@@ -8,7 +8,8 @@
 #   v3     configs/lineage/v3_onepass_from_v2.json   runs/v2          2-core CPU, 800 steps
 #   v4     configs/lineage/v4_from_v3.json           runs/v3_model    H200 in 124 s, 1,808 steps (~4 h on a CPU)
 #   v5a    configs/lineage/v5a_from_v4_cpu.json      runs/v4_model    1 CPU thread, 600 steps (~1 h 45 min)
-#   v5a-r  dbmtl fit-readout (location and membrane from a readout on the frozen backbone; ~25 min)
+#   v5a-r  dbmtl fit-readout (location and membrane, and secondary structure, from readouts on the frozen
+#          backbone; ~50 min)
 #
 # The lineage goes on past the bundled stage (lineage/README.md); a stage is bundled when validation says so.
 # The bundled stage is copied into src/dbmtl/pretrained/default, its per-protein answers calibrated on its

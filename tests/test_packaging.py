@@ -29,6 +29,7 @@ pytestmark = pytest.mark.packaging
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "proteins.fasta"
 PACKAGE_DATA = ["pretrained/default/config.json", "pretrained/default/model.safetensors",
+                "pretrained/default/readout.safetensors", "pretrained/default/residue_readout.safetensors",
                 "pretrained/default/train_config.json", "pretrained/default/vocab.json",
                 "reports/assets/report.html", "reports/assets/viewer.css", "reports/assets/viewer.js",
                 "service/static/index.html", "service/static/page.css", "service/static/page.js"]
