@@ -69,15 +69,6 @@ class ProteinReadout(nn.Module):
         """Write the weights into a model folder; returns the settings its config.json keeps ("readout")."""
         return _save(self, Path(folder) / READOUT_FILE)
 
-    @classmethod
-    def from_settings(cls, settings: dict) -> "ProteinReadout":
-        if not isinstance(settings, dict):
-            raise ValueError(f"'readout' must be an object, not {settings!r}")
-        try:
-            return cls(**settings)
-        except TypeError as exc:
-            raise ValueError(f"'readout': {exc}") from None
-
 
 class ResidueReadout(nn.Module):
     """SS8 logits at every residue: the head's own plus conv(relu(conv(standardized final states))). Its
@@ -108,15 +99,6 @@ class ResidueReadout(nn.Module):
         """Write the weights into a model folder; returns the settings config.json keeps ("residue_readout")."""
         return _save(self, Path(folder) / RESIDUE_READOUT_FILE)
 
-    @classmethod
-    def from_settings(cls, settings: dict) -> "ResidueReadout":
-        if not isinstance(settings, dict):
-            raise ValueError(f"'residue_readout' must be an object, not {settings!r}")
-        try:
-            return cls(**settings)
-        except TypeError as exc:
-            raise ValueError(f"'residue_readout': {exc}") from None
-
 
 def _save(readout: nn.Module, path: Path) -> dict:
     from safetensors.torch import save_file
@@ -134,7 +116,12 @@ def load_readout(folder: str | Path, settings, key: str = "readout") -> ProteinR
     from safetensors.torch import load_file
     cls, name = READOUTS[key]
     path = Path(folder) / name
-    readout = cls.from_settings(settings)
+    if not isinstance(settings, dict):
+        raise ValueError(f"{key!r} must be an object, not {settings!r}")
+    try:
+        readout = cls(**settings)
+    except TypeError as exc:
+        raise ValueError(f"{key!r}: {exc}") from None
     if not path.is_file():
         raise ValueError(f"{path}: missing (config.json names it under {key!r})")
     try:
