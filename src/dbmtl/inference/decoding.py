@@ -187,9 +187,10 @@ def one_pass(runner: BatchedModel, layout: OnePassLayout, sequences: list[str],
              readout: ProteinReadout | None = None,
              residue_readout: ResidueReadout | None = None) -> list[dict[str, np.ndarray]]:
     """Every answer of a onepass model, {"ss8", "ss3", "loc", "ms"} per protein (OnePassHeads.probabilities;
-    with a `readout`, location and membrane from it; with a `residue_readout`, SS8 logits from it). A protein that fits the context is one row, read once
-    for all four; a longer one is windows for the per-residue answers (each residue from the window where
-    it is most central) plus its first/last-cropped row for the per-protein answers."""
+    with a `readout`, location and membrane from it; with a `residue_readout`, the SS8 logits from it). A
+    protein that fits the context is one row, read once for all four; a longer one is windows for the
+    per-residue answers (each residue from the window where it is most central) plus its first/last-cropped
+    row for the per-protein answers."""
     heads = OnePassHeads(runner.alphabet, runner.device)
     spans = cut(sequences, layout.max_residue_length())
     rows, owners = [], []  # owners: (protein, piece number or None, whether it gives the per-protein answers)

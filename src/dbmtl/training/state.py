@@ -20,7 +20,6 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
-
 from torch.optim.swa_utils import AveragedModel
 
 from ..durable import fsync, write_atomic
