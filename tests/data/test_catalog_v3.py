@@ -104,7 +104,8 @@ def test_soft_location_targets_sum_to_one(settings):
 
 def test_the_default_stays_what_it_was(data_dir):
     data = load_training_data(data_dir)
-    assert len(data.protein) == 8_478 and data.settings == {"localization_sources": "subsets", "lm_sources": "mmseqs2"}
+    assert len(data.protein) == 8_478 and data.settings == {"localization_sources": "subsets", "lm_sources": "mmseqs2",
+                                                            "ss_sources": "flip+cullpdb"}
     assert [p.name for p in data.corpus_paths] == ["DB.fasta.gz", "QUERY.fasta"]
 
 

@@ -40,7 +40,8 @@ def test_each_ss8_cell_gives_its_own_letters_probability(bundled, browser, tmp_p
     titles = [c.get_attribute("title") for c in cells]
     for k in inside:
         assert titles[k].startswith(f"{k + 1} {p.sequence[k]}: ")
-        assert titles[k].endswith(f" {100 * shown[k]:.1f}%"), titles[k]
+        # one decimal of its own letter's probability (JavaScript rounds a tie such as 21.25 up, Python to even)
+        assert abs(float(titles[k].rsplit(" ", 1)[1].rstrip("%")) - 100 * shown[k]) <= 0.05 + 1e-9, titles[k]
 
 
 def test_html_report_opens_offline(bundled, browser, tmp_path):

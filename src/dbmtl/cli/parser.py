@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float16", help="precision of the copied weights")
     ex.set_defaults(func=cmd_export)
 
-    fr = command("fit-readout", "fit readouts (location and membrane; secondary structure) on a frozen backbone")
+    fr = command("fit-readout", "fit readouts for every answer on a frozen backbone")
     fr.add_argument("model", help="onepass model folder ('default': the bundled model)")
     fr.add_argument("-o", "--out", required=True, help="new model folder: the model with its readouts")
     fr.add_argument("--only", choices=["protein", "residue"],
