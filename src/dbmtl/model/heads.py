@@ -54,9 +54,13 @@ class OnePassHeads:
                 "ms": torch.softmax(logits[:, 1, self.ms].float(), -1)}
 
     def ss8_ss3(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T, 8) and (B, T, 3) log-probabilities at every column; SS3 as predict derives it (the
-        smallest positive float keeps an underflowed class's loss finite)."""
-        ss8 = F.log_softmax(logits[..., self.ss8].float(), -1)
+        """(B, T, 8) and (B, T, 3) log-probabilities at every column of full-vocabulary logits."""
+        return self.ss8_ss3_of(logits[..., self.ss8])
+
+    def ss8_ss3_of(self, ss8_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(..., 8) and (..., 3) log-probabilities from (..., 8) SS8 logits (the head's or a readout's); SS3
+        as predict derives it (the smallest positive float keeps an underflowed class's loss finite)."""
+        ss8 = F.log_softmax(ss8_logits.float(), -1)
         ss3 = self.ss3_from_ss8(ss8.exp()).clamp_min(torch.finfo(torch.float32).tiny)
         return ss8, ss3.log()
 

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.catalog import load_training_data
-from ..data.onepass import PREFIX
+from ..data.onepass import PREFIX, label_indices
 from ..model.heads import OnePassHeads
 from ..model.readout import ProteinReadout, ResidueReadout, summaries
 from ..tasks import SS3_LABELS, SS8_LABELS, TASKS, ss8_to_ss3
@@ -158,15 +158,16 @@ def residue_labels(record) -> tuple[np.ndarray, np.ndarray]:
     for letters, names in ((record.ss8, SS8_LABELS), (ss3, SS3_LABELS)):
         y = np.full(len(record.sequence), -1, dtype=np.int64)
         if letters:
-            y = np.array([names.index(c) for c in letters], dtype=np.int64)
+            y = label_indices(letters, names).numpy()
             y[~resolved] = -1
         out.append(y)
     return out[0], out[1]
 
 
 def length_batches(lengths: list[int], tokens: int, rng: np.random.Generator | None = None) -> list[list[int]]:
-    """Indices of proteins of similar length together, up to `tokens` padded residues a batch; the batch
-    order shuffled when `rng` is given."""
+    """Indices of proteins of similar length together (shortest first, each batch filled while its rows x
+    longest row stay within `tokens`); the batch order shuffled when `rng` is given. The fit's batches,
+    which the bundled readout was fitted with (data.batching.token_budget_batches groups longest first)."""
     out, cur = [], []
     for i in np.argsort(lengths, kind="stable"):
         if cur and (len(cur) + 1) * lengths[i] > tokens:
@@ -196,8 +197,7 @@ def _residue_batch(items: list, ids: list[int]):
 def _residue_scores(ss8_logits: torch.Tensor, y8: torch.Tensor, y3: torch.Tensor, heads: OnePassHeads):
     """The model's per-residue loss (SS8 NLL + SS3 NLL of the summed probabilities, each a mean over its
     labels) and per task [correct, labels, summed NLL]."""
-    ss8 = F.log_softmax(ss8_logits, -1)
-    ss3 = heads.ss3_from_ss8(ss8.exp()).clamp_min(torch.finfo(torch.float32).tiny).log()
+    ss8, ss3 = heads.ss8_ss3_of(ss8_logits)
     loss, counts = ss8_logits.sum() * 0.0, {}
     for name, logp, y in (("ss8", ss8, y8), ("ss3", ss3, y3)):
         known = y >= 0
