@@ -1,0 +1,84 @@
+"""Two models on the same validation proteins: the difference in each shipped answer's accuracy with a
+paired bootstrap interval (proteins resampled together for both models). What a bundle decision reads:
+validation only, the answers as `dbmtl predict` gives them (readouts and calibration included).
+
+The validation split is the one the first model's training data settings give (its localization and
+secondary-structure sources); the second model must give the same validation proteins. Per-residue
+tasks: the mean over proteins of each protein's accuracy over its labelled residues (as `dbmtl evaluate`
+reports Q3 / Q8; SS3 derived from 8-state labels where a protein has only those). Per-protein tasks: the
+share of proteins right, with the proteins only one model gets right.
+
+    python experiments/paired_validation.py A=MODEL_DIR B=MODEL_DIR [--data-dir DIR] [--threads N]
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from dbmtl.data.catalog import load_training_data, resolve_data_dir
+from dbmtl.evaluation.metrics import bootstrap_interval, paired_difference
+from dbmtl.inference.predictor import Predictor
+from dbmtl.tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS, ss8_to_ss3
+
+SETTINGS = ("localization_sources", "ss_sources")
+
+
+def validation_split(predictor: Predictor, data_dir):
+    train = predictor.meta.get("train") or {}
+    return load_training_data(data_dir, **{k: train[k] for k in SETTINGS if k in train}).split("valid")
+
+
+def residue_hits(predictor: Predictor, records: list) -> dict[str, np.ndarray]:
+    """Per task: each protein's accuracy over its labelled resolved residues (NaN: none)."""
+    preds = predictor.predict([r.sequence for r in records], tasks=RESIDUE_TASKS)
+    out = {t: np.full(len(records), np.nan) for t in RESIDUE_TASKS}
+    for k, (p, r) in enumerate(zip(preds, records)):
+        gold = {"ss8": r.ss8, "ss3": r.ss3 or (ss8_to_ss3(r.ss8) if r.ss8 else None)}
+        mask = np.asarray(r.resolved, dtype=bool)
+        for t in RESIDUE_TASKS:
+            if gold[t] and mask.any():
+                hits = np.frombuffer(p.labels[t].encode(), np.uint8) == np.frombuffer(gold[t].encode(), np.uint8)
+                out[t][k] = hits[mask].mean()
+    return out
+
+
+def protein_hits(predictor: Predictor, records: list) -> dict[str, np.ndarray]:
+    """Per task: 1.0 / 0.0 per protein, NaN where it has no label."""
+    preds = predictor.predict([r.sequence for r in records], tasks=PROTEIN_TASKS)
+    return {t: np.array([np.nan if getattr(r, TASKS[t].field) is None else float(p.labels[t] == getattr(r, TASKS[t].field))
+                         for p, r in zip(preds, records)]) for t in PROTEIN_TASKS}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs=2, help="NAME=model folder (or 'default'), twice")
+    parser.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    data_dir = resolve_data_dir(args.data_dir)
+    (name_a, dir_a), (name_b, dir_b) = (m.split("=", 1) if "=" in m else (m, m) for m in args.models)
+    hits, splits = {}, {}
+    for name, folder in ((name_a, dir_a), (name_b, dir_b)):
+        predictor = Predictor.from_pretrained(folder)
+        splits[name] = validation_split(predictor, data_dir)
+        hits[name] = {**residue_hits(predictor, splits[name].residue), **protein_hits(predictor, splits[name].protein)}
+    ids = {n: ([r.sequence for r in s.residue], [r.sequence for r in s.protein]) for n, s in splits.items()}
+    if ids[name_a] != ids[name_b]:
+        raise SystemExit(f"{name_a} and {name_b} were trained with different validation proteins: no paired comparison")
+    print(f"| answer | proteins | {name_a} | {name_b} | {name_a} - {name_b} (paired 95% CI) | only {name_a} right | only {name_b} right |")
+    print("|---|---:|---:|---:|---|---:|---:|")
+    for task in RESIDUE_TASKS + PROTEIN_TASKS:
+        a, b = hits[name_a][task], hits[name_b][task]
+        d = paired_difference(a, b)
+        known = ~(np.isnan(a) | np.isnan(b))
+        lo, hi = bootstrap_interval(a[known] - b[known])
+        only = ("", "") if task in RESIDUE_TASKS else (d["only_a"], d["only_b"])
+        print(f"| {TASKS[task].metric} | {d['n_proteins']:,} | {100 * d['a']:.2f} | {100 * d['b']:.2f} | "
+              f"{100 * d['difference']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}] | {only[0]} | {only[1]} |")
+
+
+if __name__ == "__main__":
+    main()
