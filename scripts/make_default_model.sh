@@ -8,9 +8,13 @@
 #   v3     configs/lineage/v3_onepass_from_v2.json   runs/v2          2-core CPU, 800 steps
 #   v4     configs/lineage/v4_from_v3.json           runs/v3_model    H200 in 124 s, 1,808 steps (~4 h on a CPU)
 #   v5a    configs/lineage/v5a_from_v4_cpu.json      runs/v4_model    1 CPU thread, 600 steps (~1 h 45 min)
-#   v5a-r  dbmtl fit-readout (location and membrane, and secondary structure, from readouts on the frozen
-#          backbone; ~50 min)
+#   v5c    configs/lineage/v5c_from_v5a_cpu.json     lineage/v5a      1 CPU thread, 720 steps (~2 h 15 min)
+#   v5d    configs/lineage/v5d_from_v5c_cpu.json     lineage/v5c      1 CPU thread, 500 steps (~1 h 25 min)
+#   v5d-r  dbmtl fit-readout (location and membrane, and secondary structure, from readouts on the frozen
+#          backbone; ~1 h)
 #
+# The v5 stages export to lineage/ (where the next stage's init_from reads them), whose committed folders
+# are the stages already made: remove lineage/v5a, v5c and v5d to replay them too.
 # The lineage goes on past the bundled stage (lineage/README.md); a stage is bundled when validation says so.
 # The bundled stage is copied into src/dbmtl/pretrained/default, its per-protein answers calibrated on its
 # own validation proteins (dbmtl calibrate) and scored on the test sets.
@@ -32,10 +36,12 @@ stage() {  # stage CONFIG EXPORT_TO: train (resuming), then export the run's bes
 stage configs/default.json runs/v2
 stage configs/lineage/v3_onepass_from_v2.json runs/v3_model
 stage configs/lineage/v4_from_v3.json runs/v4_model
-stage configs/lineage/v5a_from_v4_cpu.json runs/v5a_model
-[ -d runs/v5a_readout ] || $dbmtl fit-readout runs/v5a_model -o runs/v5a_readout --threads "$threads"
+stage configs/lineage/v5a_from_v4_cpu.json lineage/v5a
+stage configs/lineage/v5c_from_v5a_cpu.json lineage/v5c
+stage configs/lineage/v5d_from_v5c_cpu.json lineage/v5d
+[ -d runs/v5d_readouts ] || $dbmtl fit-readout lineage/v5d -o runs/v5d_readouts --threads "$threads"
 
 rm -rf src/dbmtl/pretrained/default
-cp -r runs/v5a_readout src/dbmtl/pretrained/default
+cp -r runs/v5d_readouts src/dbmtl/pretrained/default
 $dbmtl calibrate src/dbmtl/pretrained/default --threads "$threads"
 $dbmtl evaluate --model src/dbmtl/pretrained/default -o docs/evaluation/default --threads "$threads"
