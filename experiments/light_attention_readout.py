@@ -30,7 +30,7 @@ from torch import nn
 from dbmtl.data.onepass import PREFIX
 from dbmtl.model.readout import ProteinReadout, summaries
 from dbmtl.tasks import TASKS
-from dbmtl.training.readout import length_batches, train_member
+from dbmtl.training.readout import BestEpoch, length_batches, train_member
 
 from validation_setup import model_and_data, model_options
 
@@ -92,7 +92,7 @@ def fit_light_attention(states, y, extra, seed: int, hidden: int, kernel: int, c
     stop, fit = order[: len(y) // 10], order[len(y) // 10:]
     net = LightAttention(center.numel(), len(LABELS), hidden, kernel, 0 if extra is None else extra.shape[1])
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-2)
-    best, best_state, best_epoch = -1.0, None, 0
+    best = BestEpoch(net, patience, min_delta=1e-4)
     for epoch in range(1, max_epochs + 1):
         t0 = time.perf_counter()
         net.train()
@@ -105,13 +105,10 @@ def fit_light_attention(states, y, extra, seed: int, hidden: int, kernel: int, c
             opt.step()
         accuracy = (predict(net, states, stop, extra, center, scale).argmax(1) == y[stop]).float().mean().item()
         log(f"  seed {seed} epoch {epoch}: held-out accuracy {100 * accuracy:.1f}% ({time.perf_counter() - t0:.0f} s)")
-        if accuracy > best + 1e-4:
-            best, best_epoch = accuracy, epoch
-            best_state = {k: v.clone() for k, v in net.state_dict().items()}
-        elif epoch - best_epoch >= patience:
+        if best.stop(epoch, accuracy):
             break
-    net.load_state_dict(best_state)
-    return net.eval(), best_epoch
+    epoch = best.restore()
+    return net.eval(), epoch
 
 
 @torch.no_grad()

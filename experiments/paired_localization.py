@@ -18,9 +18,9 @@ from dbmtl.inference.predictor import Predictor
 from dbmtl.tasks import PROTEIN_TASKS, TASKS
 
 
-def correct_per_protein(model: str, records: list) -> dict[str, np.ndarray]:
+def protein_hits(predictor: Predictor, records: list) -> dict[str, np.ndarray]:
     """Per task: 1.0 / 0.0 per protein, NaN where the protein has no label for that task."""
-    preds = Predictor.from_pretrained(model).predict([r.sequence for r in records], tasks=PROTEIN_TASKS)
+    preds = predictor.predict([r.sequence for r in records], tasks=PROTEIN_TASKS)
     out = {}
     for task in PROTEIN_TASKS:
         field = TASKS[task].field
@@ -29,16 +29,22 @@ def correct_per_protein(model: str, records: list) -> dict[str, np.ndarray]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def two_models(doc: str) -> tuple[argparse.Namespace, list[tuple[str, str]]]:
+    """The command line of a paired comparison (also experiments/paired_validation.py): its options and
+    the two (name, model folder) pairs; sets the torch threads."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("models", nargs=2, help="NAME=model folder (or 'default'), twice")
     parser.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    return args, [tuple(m.split("=", 1)) if "=" in m else (m, m) for m in args.models]
+
+
+def main() -> None:
+    args, ((name_a, model_a), (name_b, model_b)) = two_models(__doc__)
     records = protein_test_sets(resolve_data_dir(args.data_dir))["DeepLoc"]
-    (name_a, model_a), (name_b, model_b) = (m.split("=", 1) if "=" in m else (m, m) for m in args.models)
-    a, b = correct_per_protein(model_a, records), correct_per_protein(model_b, records)
+    a, b = (protein_hits(Predictor.from_pretrained(m), records) for m in (model_a, model_b))
     print(f"| task | proteins | {name_a} | {name_b} | {name_a} - {name_b} (paired 95% CI) | only {name_a} right | only {name_b} right |")
     print("|---|---:|---:|---:|---|---:|---:|")
     for task, label in (("loc", "Q10"), ("ms", "Q2")):

@@ -12,15 +12,14 @@ share of proteins right, with the proteins only one model gets right.
 """
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
-import torch
 
 from dbmtl.data.catalog import load_training_data, resolve_data_dir
-from dbmtl.evaluation.metrics import bootstrap_interval, paired_difference
+from dbmtl.evaluation.metrics import paired_difference
 from dbmtl.inference.predictor import Predictor
 from dbmtl.tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS, ss8_to_ss3
+
+from paired_localization import protein_hits, two_models
 
 SETTINGS = ("localization_sources", "ss_sources")
 
@@ -44,22 +43,9 @@ def residue_hits(predictor: Predictor, records: list) -> dict[str, np.ndarray]:
     return out
 
 
-def protein_hits(predictor: Predictor, records: list) -> dict[str, np.ndarray]:
-    """Per task: 1.0 / 0.0 per protein, NaN where it has no label."""
-    preds = predictor.predict([r.sequence for r in records], tasks=PROTEIN_TASKS)
-    return {t: np.array([np.nan if getattr(r, TASKS[t].field) is None else float(p.labels[t] == getattr(r, TASKS[t].field))
-                         for p, r in zip(preds, records)]) for t in PROTEIN_TASKS}
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs=2, help="NAME=model folder (or 'default'), twice")
-    parser.add_argument("--data-dir", help="data folder (default: $DBMTL_DATA or ../shared/data)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args, ((name_a, dir_a), (name_b, dir_b)) = two_models(__doc__)
     data_dir = resolve_data_dir(args.data_dir)
-    (name_a, dir_a), (name_b, dir_b) = (m.split("=", 1) if "=" in m else (m, m) for m in args.models)
     hits, splits = {}, {}
     for name, folder in ((name_a, dir_a), (name_b, dir_b)):
         predictor = Predictor.from_pretrained(folder)
@@ -73,8 +59,7 @@ def main() -> None:
     for task in RESIDUE_TASKS + PROTEIN_TASKS:
         a, b = hits[name_a][task], hits[name_b][task]
         d = paired_difference(a, b)
-        known = ~(np.isnan(a) | np.isnan(b))
-        lo, hi = bootstrap_interval(a[known] - b[known])
+        lo, hi = d["difference_ci"]
         only = ("", "") if task in RESIDUE_TASKS else (d["only_a"], d["only_b"])
         print(f"| {TASKS[task].metric} | {d['n_proteins']:,} | {100 * d['a']:.2f} | {100 * d['b']:.2f} | "
               f"{100 * d['difference']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}] | {only[0]} | {only[1]} |")

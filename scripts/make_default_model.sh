@@ -43,5 +43,6 @@ stage configs/lineage/v5d_from_v5c_cpu.json lineage/v5d
 
 rm -rf src/dbmtl/pretrained/default
 cp -r runs/v5d_readouts src/dbmtl/pretrained/default
+rm -f src/dbmtl/pretrained/default/log.jsonl  # the training log stays with its lineage stage
 $dbmtl calibrate src/dbmtl/pretrained/default --threads "$threads"
 $dbmtl evaluate --model src/dbmtl/pretrained/default -o docs/evaluation/default --threads "$threads"

@@ -11,7 +11,7 @@ from dbmtl.model.checkpoint import CheckpointError, save_checkpoint
 from dbmtl.model.readout import READOUT_FILE, RESIDUE_READOUT_FILE
 from dbmtl.tasks import SS8_IN_SS3
 from dbmtl.tokens import Alphabet
-from dbmtl.training.readout import (fit_readout, fit_residue_readout, protein_features, residue_features,
+from dbmtl.training.readout import (BestEpoch, fit_readout, fit_residue_readout, protein_features, residue_features,
                                    write_with_readouts)
 
 from helpers import ONEPASS, tiny_predictor
@@ -170,3 +170,20 @@ def test_a_damaged_residue_readout_is_a_checkpoint_error(residue_fitted, tmp_pat
     (broken / RESIDUE_READOUT_FILE).unlink()
     with pytest.raises(CheckpointError, match="residue_readout.safetensors: missing"):
         Predictor.from_pretrained(broken)
+
+
+def test_early_stopping_keeps_the_best_epochs_weights_and_waits_patience_epochs():
+    net = torch.nn.Linear(2, 1)
+    best = BestEpoch(net, patience=2, min_delta=0.01)
+    scores = {1: 0.5, 2: 0.7, 3: 0.705, 4: 0.6}  # epoch 3 is not better by min_delta: epoch 2 stays the best
+    kept = None
+    for epoch, score in scores.items():
+        with torch.no_grad():
+            net.weight.fill_(epoch)
+        if epoch == 2:
+            kept = net.weight.clone()
+        if best.stop(epoch, score):
+            break
+    assert epoch == 4  # two epochs (3, 4) without a better score
+    assert best.restore() == 2
+    assert torch.equal(net.weight, kept)

@@ -56,6 +56,28 @@ def protein_features(predictor, sequences: list[str], termini: int) -> tuple[tor
     return torch.stack(feats), {t: np.stack(v) for t, v in own.items()}
 
 
+class BestEpoch:
+    """Early stopping: keeps the weights of the epoch with the best held-out score (higher is better;
+    pass a loss negated) and says when `patience` epochs have passed without one better by `min_delta`."""
+
+    def __init__(self, net: torch.nn.Module, patience: int, min_delta: float = 0.0):
+        self.net, self.patience, self.min_delta = net, patience, min_delta
+        self.score, self.epoch, self.state = float("-inf"), 0, None
+
+    def stop(self, epoch: int, score: float) -> bool:
+        """Record this epoch's held-out score; True when training should stop."""
+        if score > self.score + self.min_delta:
+            self.score, self.epoch = score, epoch
+            self.state = {k: v.clone() for k, v in self.net.state_dict().items()}
+            return False
+        return epoch - self.epoch >= self.patience
+
+    def restore(self) -> int:
+        """Load the best epoch's weights into the network; returns that epoch."""
+        self.net.load_state_dict(self.state)
+        return self.epoch
+
+
 def train_member(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int, l2: float = 1.0,
                  batch: int = 200, max_epochs: int = 200, patience: int = 10) -> int:
     """Train one network in place on standardized x; returns the epoch kept (best held-out accuracy)."""
@@ -64,7 +86,7 @@ def train_member(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, seed: i
     stop, fit = order[: max(1, len(y) // 10)], order[max(1, len(y) // 10):]
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     weights = [p for n, p in net.named_parameters() if n.endswith("weight")]
-    best, best_state, best_epoch = -1.0, None, 0
+    best = BestEpoch(net, patience, min_delta=1e-4)
     for epoch in range(1, max_epochs + 1):
         net.train()
         for idx in fit[torch.randperm(len(fit), generator=g)].split(batch):
@@ -75,13 +97,9 @@ def train_member(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, seed: i
         net.eval()
         with torch.no_grad():
             accuracy = (net(x[stop]).argmax(1) == y[stop]).float().mean().item()
-        if accuracy > best + 1e-4:
-            best, best_epoch = accuracy, epoch
-            best_state = {k: v.clone() for k, v in net.state_dict().items()}
-        elif epoch - best_epoch >= patience:
+        if best.stop(epoch, accuracy):
             break
-    net.load_state_dict(best_state)
-    return best_epoch
+    return best.restore()
 
 
 def fit_readout(predictor, data_dir: Path, hidden: int = 256, members: int = 3, termini: int = 40,
@@ -256,7 +274,7 @@ def fit_residue_readout(predictor, data_dir: Path, hidden: int = 128, kernel: in
     readout.center.copy_(torch.from_numpy(sample.mean(0)))
     readout.scale.copy_(torch.from_numpy(sample.std(0)).clamp_min(1e-6))
     opt = torch.optim.AdamW(readout.parameters(), lr=1e-3, weight_decay=1e-2)
-    best, best_state, best_epoch = float("inf"), None, 0
+    best = BestEpoch(readout, patience)
     t0 = time.perf_counter()
     for epoch in range(1, max_epochs + 1):
         readout.train()
@@ -270,12 +288,9 @@ def fit_residue_readout(predictor, data_dir: Path, hidden: int = 128, kernel: in
         held = _residue_accuracy(readout, stop, heads)
         log(f"epoch {epoch}: held-out training proteins loss {held['loss']:.4f}, Q3 {100 * held['ss3']:.2f}, "
             f"Q8 {100 * held['ss8']:.2f}")
-        if held["loss"] < best:
-            best, best_epoch = held["loss"], epoch
-            best_state = {k: v.clone() for k, v in readout.state_dict().items()}
-        elif epoch - best_epoch >= patience:
+        if best.stop(epoch, -held["loss"]):
             break
-    readout.load_state_dict(best_state)
+    best_epoch = best.restore()
     readout.eval()
     head, fitted = _residue_accuracy(None, items["valid"], heads), _residue_accuracy(readout, items["valid"], heads)
     report = {"ss_sources": sources, "train_proteins": len(items["train"]), "valid_proteins": len(items["valid"]),
