@@ -15,9 +15,11 @@ from __future__ import annotations
 import numpy as np
 
 from dbmtl.data.catalog import load_training_data, resolve_data_dir
+from dbmtl.data.onepass import label_indices
 from dbmtl.evaluation.metrics import paired_difference
 from dbmtl.inference.predictor import Predictor
-from dbmtl.tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS, ss8_to_ss3
+from dbmtl.tasks import PROTEIN_TASKS, RESIDUE_TASKS, TASKS
+from dbmtl.training.readout import residue_labels
 
 from paired_localization import protein_hits, two_models
 
@@ -30,30 +32,30 @@ def validation_split(predictor: Predictor, data_dir):
 
 
 def residue_hits(predictor: Predictor, records: list) -> dict[str, np.ndarray]:
-    """Per task: each protein's accuracy over its labelled resolved residues (NaN: none)."""
+    """Per task: each protein's accuracy over its labelled resolved residues (NaN: none), against the
+    labels the readout fit reads (training.readout.residue_labels)."""
     preds = predictor.predict([r.sequence for r in records], tasks=RESIDUE_TASKS)
     out = {t: np.full(len(records), np.nan) for t in RESIDUE_TASKS}
     for k, (p, r) in enumerate(zip(preds, records)):
-        gold = {"ss8": r.ss8, "ss3": r.ss3 or (ss8_to_ss3(r.ss8) if r.ss8 else None)}
-        mask = np.asarray(r.resolved, dtype=bool)
-        for t in RESIDUE_TASKS:
-            if gold[t] and mask.any():
-                hits = np.frombuffer(p.labels[t].encode(), np.uint8) == np.frombuffer(gold[t].encode(), np.uint8)
-                out[t][k] = hits[mask].mean()
+        for t, gold in zip(("ss8", "ss3"), residue_labels(r)):
+            known = gold >= 0
+            if known.any():
+                out[t][k] = (label_indices(p.labels[t], TASKS[t].labels).numpy() == gold)[known].mean()
     return out
 
 
 def main() -> None:
     args, ((name_a, dir_a), (name_b, dir_b)) = two_models(__doc__)
+    if name_a == name_b:
+        raise SystemExit(f"give the two models different names (both are {name_a!r})")
     data_dir = resolve_data_dir(args.data_dir)
-    hits, splits = {}, {}
-    for name, folder in ((name_a, dir_a), (name_b, dir_b)):
-        predictor = Predictor.from_pretrained(folder)
-        splits[name] = validation_split(predictor, data_dir)
-        hits[name] = {**residue_hits(predictor, splits[name].residue), **protein_hits(predictor, splits[name].protein)}
+    predictors = {name_a: Predictor.from_pretrained(dir_a), name_b: Predictor.from_pretrained(dir_b)}
+    splits = {name: validation_split(p, data_dir) for name, p in predictors.items()}
     ids = {n: ([r.sequence for r in s.residue], [r.sequence for r in s.protein]) for n, s in splits.items()}
     if ids[name_a] != ids[name_b]:
         raise SystemExit(f"{name_a} and {name_b} were trained with different validation proteins: no paired comparison")
+    hits = {name: {**residue_hits(p, splits[name].residue), **protein_hits(p, splits[name].protein)}
+            for name, p in predictors.items()}
     print(f"| answer | proteins | {name_a} | {name_b} | {name_a} - {name_b} (paired 95% CI) | only {name_a} right | only {name_b} right |")
     print("|---|---:|---:|---:|---|---:|---:|")
     for task in RESIDUE_TASKS + PROTEIN_TASKS:
