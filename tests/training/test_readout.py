@@ -11,7 +11,7 @@ from dbmtl.model.checkpoint import CheckpointError, save_checkpoint
 from dbmtl.model.readout import READOUT_FILE, RESIDUE_READOUT_FILE
 from dbmtl.tasks import SS8_IN_SS3
 from dbmtl.tokens import Alphabet
-from dbmtl.training.readout import (BestEpoch, fit_readout, fit_residue_readout, protein_features, residue_features,
+from dbmtl.training.readout import (LR_SCHEDULES, BestEpoch, fit_readout, fit_residue_readout, protein_features, residue_features,
                                    write_with_readouts)
 
 from helpers import ONEPASS, tiny_predictor
@@ -115,7 +115,7 @@ def residue_fitted(fitted, data_dir):
     (calibrated / "config.json").write_text(json.dumps({**meta, "calibration": {"loc": {"temperature": 1.5}}}))
     predictor = Predictor.from_pretrained(calibrated)
     readout, report = fit_residue_readout(predictor, data_dir, hidden=8, kernel=3, max_epochs=2, limit=150,
-                                          log=lambda m: None)
+                                          schedule="cosine", log=lambda m: None)
     write_with_readouts(calibrated, root / "with_both", {"residue_readout": (readout, report)})
     return root, readout, report
 
@@ -123,12 +123,22 @@ def residue_fitted(fitted, data_dir):
 def test_the_residue_report_scores_head_and_readout_on_validation_proteins(residue_fitted):
     _, _, report = residue_fitted
     assert report["train_proteins"] == 150 and report["valid_proteins"] > 1000 and 1 <= report["epoch"] <= 2
+    assert report["max_epochs"] == 2 and report["schedule"] == "cosine"
     for name in ("valid_head", "valid_readout"):
         assert set(report[name]) == {"ss3", "ss8", "loss"} and 0 < report[name]["ss3"] < 1 and 0 < report[name]["ss8"] < 1
     assert report["valid_readout"]["loss"] < report["valid_head"]["loss"]
     # the untrained model's SS8 logits are a random projection; 8 states, coil and helix common: a fitted
     # readout beats it
     assert report["valid_readout"]["ss8"] > report["valid_head"]["ss8"]
+
+
+def test_the_cosine_schedule_falls_from_the_full_rate_to_zero_and_unknown_ones_are_refused(fitted, data_dir):
+    cosine = LR_SCHEDULES["cosine"]
+    assert cosine(0.0) == 1.0 and cosine(0.5) == pytest.approx(0.5) and cosine(1.0) == pytest.approx(0.0, abs=1e-12)
+    assert LR_SCHEDULES["constant"](0.7) == 1.0
+    root, _, _ = fitted
+    with pytest.raises(ValueError, match="'linear'.*constant, cosine"):
+        fit_residue_readout(Predictor.from_pretrained(root / "with_readout"), data_dir, schedule="linear")
 
 
 def test_the_folder_answers_ss_from_the_residue_readout_and_keeps_the_rest(residue_fitted):

@@ -308,7 +308,8 @@ def cmd_fit_readout(args) -> int:
                                           termini=args.termini, limit=args.limit)
     if args.only in (None, "residue"):
         readouts["residue_readout"] = fit_residue_readout(predictor, data_dir, hidden=args.residue_hidden,
-                                                          kernel=args.kernel, limit=args.limit)
+                                                          kernel=args.kernel, max_epochs=args.residue_epochs,
+                                                          schedule=args.residue_schedule, limit=args.limit)
     for _, report in readouts.values():
         report["command"] = command
     write_with_readouts(model_folder(args.model), out, readouts)
