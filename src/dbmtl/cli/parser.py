@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     fr.add_argument("--kernel", type=positive_int, default=9, help="per-residue: width of both convolutions (odd)")
     fr.add_argument("--residue-epochs", type=positive_int, default=40,
                     help="per-residue: most passes over the training proteins (fewer when held-out loss stops falling)")
-    fr.add_argument("--residue-schedule", choices=["constant", "cosine"], default="constant",
+    fr.add_argument("--residue-schedule", choices=["constant", "cosine"], default="cosine",
                     help="per-residue: learning rate 1e-3 throughout, or falling to zero along a cosine over the epochs")
     fr.add_argument("--limit", type=positive_int, help="a random sample of N training proteins (quick check)")
     fr.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")

@@ -248,7 +248,7 @@ LR_SCHEDULES = {"constant": lambda done: 1.0, "cosine": lambda done: 0.5 * (1.0 
 
 
 def fit_residue_readout(predictor, data_dir: Path, hidden: int = 128, kernel: int = 9, max_epochs: int = 40,
-                        patience: int = 5, schedule: str = "constant", limit: int | None = None,
+                        patience: int = 5, schedule: str = "cosine", limit: int | None = None,
                         log: Callable[[str], None] = print) -> tuple[ResidueReadout, dict]:
     """A per-residue readout fitted on the model's own SS training split and its report: validation Q3 /
     Q8 of the head and of the readout, proteins, residues, epochs, seconds. `schedule`: the learning rate
