@@ -11,7 +11,7 @@
 #   v5c    configs/lineage/v5c_from_v5a_cpu.json     lineage/v5a      1 CPU thread, 720 steps (~2 h 15 min)
 #   v5d    configs/lineage/v5d_from_v5c_cpu.json     lineage/v5c      1 CPU thread, 500 steps (~1 h 25 min)
 #   v5d-r  dbmtl fit-readout (location and membrane, and secondary structure, from readouts on the frozen
-#          backbone; ~1 h)
+#          backbone; the per-residue one with the cosine learning rate; ~1 h)
 #
 # The v5 stages export to lineage/ (where the next stage's init_from reads them), whose committed folders
 # are the stages already made: remove lineage/v5a, v5c and v5d to replay them too.
@@ -39,10 +39,10 @@ stage configs/lineage/v4_from_v3.json runs/v4_model
 stage configs/lineage/v5a_from_v4_cpu.json lineage/v5a
 stage configs/lineage/v5c_from_v5a_cpu.json lineage/v5c
 stage configs/lineage/v5d_from_v5c_cpu.json lineage/v5d
-[ -d runs/v5d_readouts ] || $dbmtl fit-readout lineage/v5d -o runs/v5d_readouts --threads "$threads"
+[ -d runs/v5d_readouts_cosine ] || $dbmtl fit-readout lineage/v5d -o runs/v5d_readouts_cosine --threads "$threads"
 
 rm -rf src/dbmtl/pretrained/default
-cp -r runs/v5d_readouts src/dbmtl/pretrained/default
+cp -r runs/v5d_readouts_cosine src/dbmtl/pretrained/default
 rm -f src/dbmtl/pretrained/default/log.jsonl  # the training log stays with its lineage stage
 $dbmtl calibrate src/dbmtl/pretrained/default --threads "$threads"
 $dbmtl evaluate --model src/dbmtl/pretrained/default -o docs/evaluation/default --threads "$threads"
