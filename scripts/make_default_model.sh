@@ -13,8 +13,9 @@
 #   v5d-r  dbmtl fit-readout (location and membrane, and secondary structure, from readouts on the frozen
 #          backbone; the per-residue one with the cosine learning rate; ~1 h)
 #
-# The v5 stages export to lineage/ (where the next stage's init_from reads them), whose committed folders
-# are the stages already made: remove lineage/v5a, v5c and v5d to replay them too.
+# The v5 stages export to lineage/ (where the next stage's init_from reads them). The tree keeps only the
+# lineage head's weights (a device call carries the tree); the stages already made are restored from the
+# commit that last held them (restore, below), so only a clone without that history replays them.
 # The lineage goes on past the bundled stage (lineage/README.md); a stage is bundled when validation says so.
 # The bundled stage is copied into src/dbmtl/pretrained/default, its per-protein answers calibrated on its
 # own validation proteins (dbmtl calibrate) and scored on the test sets.
@@ -33,6 +34,14 @@ stage() {  # stage CONFIG EXPORT_TO: train (resuming), then export the run's bes
     cp "$config" "$export_to/train_config.json"
 }
 
+restore() {  # restore FOLDER: a lineage stage's weights from the commit that last held them in the tree
+    local folder=$1 commit=9744c60 f
+    [ -f "$folder/model.safetensors" ] && return 0
+    git cat-file -e "$commit:$folder/model.safetensors" 2>/dev/null || return 0  # not in this clone: replay it
+    for f in model.safetensors config.json vocab.json; do git show "$commit:$folder/$f" > "$folder/$f"; done
+}
+
+for s in v5a v5c v5d; do restore lineage/$s; done
 stage configs/default.json runs/v2
 stage configs/lineage/v3_onepass_from_v2.json runs/v3_model
 stage configs/lineage/v4_from_v3.json runs/v4_model
