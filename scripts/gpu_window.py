@@ -155,10 +155,10 @@ def run(args) -> None:
     meter = BatchMeter(trainer)
     validating = [0.0]
 
-    def timed_validate():
+    def timed_validate(model=None):
         t = time.time()
         try:
-            return validate_fp32(trainer)
+            return validate_fp32(trainer, model)
         finally:
             validating[0] += time.time() - t
 

@@ -81,4 +81,6 @@ def test_pack_then_run_streams_the_best_weights_and_a_summary(tmp_path, data_dir
     assert cfg.shape_buckets == probe[summary["probe"]["chosen"]]["shape_buckets"]
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "valid" in r] == [2, 4]
+    # the config's moving average: validation scores it and, beside it, the weights it averages
+    assert cfg.ema_decay and all(set(r["valid_trained"]) == set(r["valid"]) for r in log if "valid" in r)
     assert "chosen" in (out / "window.log").read_text()

@@ -26,14 +26,15 @@ def use_variant(trainer, cfg) -> None:
             part.cfg = cfg
 
 
-def validate_fp32(trainer) -> dict:
+def validate_fp32(trainer, model=None) -> dict:
     """A validation in fp32 whatever the run trains in: its numbers compare with the lineage's earlier
     (fp32) validations, and a bf16 pass over the validation set's ~190 batch shapes would meet any per-shape
-    kernel planning again (validation batches are not bucketed: their hidden LM residues must stay)."""
+    kernel planning again (validation batches are not bucketed: their hidden LM residues must stay).
+    `model` as Trainer.validate takes it (with a moving average, the trained weights are scored too)."""
     cfg = trainer.cfg
     use_variant(trainer, replace(cfg, precision="fp32"))
     try:
-        return type(trainer).validate(trainer)
+        return type(trainer).validate(trainer, model)
     finally:
         use_variant(trainer, cfg)
 
