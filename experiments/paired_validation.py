@@ -26,9 +26,10 @@ from paired_localization import protein_hits, two_models
 SETTINGS = ("localization_sources", "ss_sources")
 
 
-def validation_split(predictor: Predictor, data_dir):
+def data_settings(predictor: Predictor) -> dict:
+    """The training-data settings that decide a model's validation split."""
     train = predictor.meta.get("train") or {}
-    return load_training_data(data_dir, **{k: train[k] for k in SETTINGS if k in train}).split("valid")
+    return {k: train[k] for k in SETTINGS if k in train}
 
 
 def residue_hits(predictor: Predictor, records: list) -> dict[str, np.ndarray]:
@@ -50,12 +51,14 @@ def main() -> None:
         raise SystemExit(f"give the two models different names (both are {name_a!r})")
     data_dir = resolve_data_dir(args.data_dir)
     predictors = {name_a: Predictor.from_pretrained(dir_a), name_b: Predictor.from_pretrained(dir_b)}
-    splits = {name: validation_split(p, data_dir) for name, p in predictors.items()}
-    ids = {n: ([r.sequence for r in s.residue], [r.sequence for r in s.protein]) for n, s in splits.items()}
-    if ids[name_a] != ids[name_b]:
-        raise SystemExit(f"{name_a} and {name_b} were trained with different validation proteins: no paired comparison")
-    hits = {name: {**residue_hits(p, splits[name].residue), **protein_hits(p, splits[name].protein)}
-            for name, p in predictors.items()}
+    settings = data_settings(predictors[name_a])
+    valid = load_training_data(data_dir, **settings).split("valid")
+    if data_settings(predictors[name_b]) != settings:  # the same settings give the same split: read it once
+        other = load_training_data(data_dir, **data_settings(predictors[name_b])).split("valid")
+        ids = [([r.sequence for r in s.residue], [r.sequence for r in s.protein]) for s in (valid, other)]
+        if ids[0] != ids[1]:
+            raise SystemExit(f"{name_a} and {name_b} were trained with different validation proteins: no paired comparison")
+    hits = {name: {**residue_hits(p, valid.residue), **protein_hits(p, valid.protein)} for name, p in predictors.items()}
     print(f"| answer | proteins | {name_a} | {name_b} | {name_a} - {name_b} (paired 95% CI) | only {name_a} right | only {name_b} right |")
     print("|---|---:|---:|---:|---|---:|---:|")
     for task in RESIDUE_TASKS + PROTEIN_TASKS:

@@ -141,6 +141,16 @@ def test_the_cosine_schedule_falls_from_the_full_rate_to_zero_and_unknown_ones_a
         fit_residue_readout(Predictor.from_pretrained(root / "with_readout"), data_dir, schedule="linear")
 
 
+def test_the_schedule_reaches_the_fit(residue_fitted, data_dir):
+    """The same fit at a constant rate ends elsewhere than the cosine one (same seed, data and batches)."""
+    root, cosine_readout, _ = residue_fitted
+    predictor = Predictor.from_pretrained(root / "with_calibration")
+    constant, report = fit_residue_readout(predictor, data_dir, hidden=8, kernel=3, max_epochs=2, limit=150,
+                                           schedule="constant", log=lambda m: None)
+    assert report["schedule"] == "constant"
+    assert not torch.allclose(constant.first.weight, cosine_readout.first.weight)
+
+
 def test_the_folder_answers_ss_from_the_residue_readout_and_keeps_the_rest(residue_fitted):
     root, readout, _ = residue_fitted
     meta = json.loads((root / "with_both" / "config.json").read_text())
