@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,42 @@ def test_killed_mid_run_keeps_the_earlier_file_and_resumes(setup, tmp_path):
     for name, value in expected.items():
         np.testing.assert_allclose(got[name], value, atol=1e-5)
     assert not staging_file(out).exists()
+
+
+def test_resume_recomputes_only_what_a_damaged_staging_file_lost(setup, tmp_path, capsys):
+    model, fasta, _ = setup
+    whole = tmp_path / "whole.h5"
+    assert main(embed_args(fasta, whole, model)) == 0
+    expected = contents(whole)
+    out = tmp_path / "e.h5"
+    staged = staging_file(out)
+    shutil.copyfile(whole, staged)  # an interrupted run that had embedded everything...
+    with h5py.File(staged, "r") as h5:
+        headers = [h5py.h5o.get_info(h5["per_residue"][name].id).addr for name in sorted(h5["per_residue"])[:3]]
+    with open(staged, "r+b") as f:  # ...and whose kill tore three proteins' entries
+        for address in headers:
+            f.seek(address)
+            f.write(b"\xff" * 32)
+    assert main(embed_args(fasta, out, model, "--resume")) == 0
+    err = capsys.readouterr().err
+    assert "was damaged by the kill: 237 embeddings that read back in full are kept, 3 unreadable" in err
+    got = contents(out)
+    assert sorted(got) == sorted(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(got[name], value, atol=1e-5)
+    assert not staged.exists() and "Traceback" not in err
+
+
+def test_resume_from_an_unreadable_staging_file_starts_again_and_keeps_the_earlier_proteins(setup, tmp_path, capsys):
+    model, fasta, earlier = setup
+    out = tmp_path / "e.h5"
+    out.write_bytes(earlier.read_bytes())
+    staging_file(out).write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(200))  # cut short in its first write
+    assert main(embed_args(fasta, out, model, "--resume")) == 0
+    err = capsys.readouterr().err
+    assert "cannot be read" in err and "starting again" in err and "Traceback" not in err
+    names = {k.split("/")[1] for k in contents(out)}
+    assert {"old1", "old2"} <= names and len(names) == 122  # out's proteins kept, as --resume promises
 
 
 def test_resume_keeps_the_proteins_of_the_file_and_checks_the_task_row(setup, tmp_path, capsys):

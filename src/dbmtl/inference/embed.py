@@ -13,7 +13,8 @@ file of this tool is recognised), the model, its fingerprint, the task row and t
 A run is transactional, as `dbmtl predict` is: it writes a staging file beside `out`
 (`.NAME.dbmtl-embed`), chunk by chunk, flushed, and replaces `out` with it only when every protein is
 done, so a failed or killed run leaves an earlier `out` as it was. `resume` continues an interrupted
-run's staging file, or starts from the proteins already complete in `out`, and keeps them; without it a
+run's staging file (the proteins that still read back in full, when a kill tore HDF5's index), or starts
+from the proteins already complete in `out`, and keeps them; without it a
 finished run replaces an `out` of ours (said on stderr). A file at `out` that is not one of ours is
 refused, never replaced. One run at a time per `out` (a lock beside it).
 """
@@ -57,6 +58,8 @@ def _complete(h5, name: str, groups: list[str], sequence: str) -> bool:
         node = h5.get(f"{group}/{name}")
         if node is None or node.attrs.get("sequence_md5") != sequence_md5(sequence):
             return False
+        if group == "per_residue" and node.shape[0] != len(sequence):
+            return False
     return True
 
 
@@ -84,9 +87,13 @@ def is_embeddings(path: str | Path) -> bool:
 
     try:
         with h5py.File(path, "r") as h5:
-            return h5.attrs.get("format") == FORMAT or {"task_row", "states"} <= set(h5.attrs)
+            return _ours(h5)
     except Exception:  # not HDF5, unreadable, damaged: not a file we may replace
         return False
+
+
+def _ours(h5) -> bool:
+    return h5.attrs.get("format") == FORMAT or {"task_row", "states"} <= set(h5.attrs)
 
 
 def embed_to_h5(predictor, records: Iterable, out: str | Path, per_residue: bool = True, per_protein: bool = True,
@@ -139,12 +146,10 @@ def _start(out: Path, staging: Path, resume: bool, log) -> bool:
     tmp = staging.with_name(staging.name + ".tmp")
     tmp.unlink(missing_ok=True)  # a copy a kill cut short
     if staging.exists():
-        if resume and is_embeddings(staging):
+        if resume and (_readable(staging) or _salvage(staging, tmp, log)):
             return True
-        if resume:
-            raise ValueError(f"{staging}, the interrupted run's file, is damaged (killed while HDF5 wrote its "
-                             "index?): start again without --resume")
-        log(f"discarding the interrupted run in {staging} (rerun with --resume to continue it)")
+        if not resume:
+            log(f"discarding the interrupted run in {staging} (rerun with --resume to continue it)")
         staging.unlink()
     if out.exists() and resume:
         shutil.copyfile(out, tmp)  # the complete proteins of out, continued in the copy
@@ -152,6 +157,74 @@ def _start(out: Path, staging: Path, resume: bool, log) -> bool:
     elif out.exists():
         log(f"{out} will be replaced when this run finishes (--resume keeps its proteins)")
     return False
+
+
+def _readable(path: Path) -> bool:
+    """Ours, and every protein's entry and marking attribute can be read (metadata only, no arrays)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            if not _ours(h5):
+                return False
+            for group in ("per_residue", "per_protein"):
+                for name in h5.get(group, ()):
+                    h5[group][name].attrs.get("sequence_md5")
+        return True
+    except Exception:
+        return False
+
+
+def _salvage(staging: Path, tmp: Path, log) -> bool:
+    """A kill while HDF5 wrote its index can leave a staging file whose entries cannot all be read; copy
+    every protein that still reads in full into a fresh staging file, so --resume recomputes only the rest.
+    True when the interrupted run is continued (anything was kept)."""
+    import h5py
+
+    kept = lost = 0
+    try:
+        with h5py.File(staging, "r") as src, h5py.File(tmp, "w") as dst:
+            for name, value in src.attrs.items():
+                dst.attrs[name] = value
+            for group in ("per_residue", "per_protein"):
+                dst.require_group(group)
+                for name in _names(src, group):
+                    try:
+                        ds = src[group][name]
+                        attrs = dict(ds.attrs)
+                        data = ds[()]
+                    except Exception:
+                        lost += 1
+                        continue
+                    if "sequence_md5" not in attrs:  # written but not marked complete
+                        continue
+                    dst[group].create_dataset(name, data=data)
+                    dst[group][name].attrs.update(attrs)
+                    kept += 1
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        log(f"{staging}, the interrupted run's file, cannot be read ({type(exc).__name__}: {exc}); "
+            "starting again")
+        return False
+    log(f"{staging}, the interrupted run's file, was damaged by the kill: {kept} embeddings that read back "
+        f"in full are kept, {lost} unreadable ones will be computed again")
+    if not kept:
+        tmp.unlink()
+        return False
+    fsync(tmp)
+    os.replace(tmp, staging)
+    return True
+
+
+def _names(h5, group: str) -> list[str]:
+    """The entries of a group that can be listed (a damaged index may end the listing early)."""
+    names: list[str] = []
+    try:
+        for name in h5.get(group, ()):
+            names.append(name)
+    except Exception:
+        pass
+    return names
 
 
 def _fill(h5, predictor, records, groups, key, task, chunk_size, resume, on_chunk, model_name, run,
