@@ -79,3 +79,39 @@ def test_resume_does_not_need_the_init_from_folder(tmp_path, data_dir, trained_e
     deleted = load_checkpoint(tmp_path / "deleted" / "checkpoint")[0].state_dict()
     assert json.loads((tmp_path / "deleted" / "checkpoint" / "state.json").read_text())["step"] == 4
     assert all(torch.equal(kept[k], deleted[k]) for k in kept)
+
+
+def test_a_deeper_model_grown_from_init_from_computes_the_same_and_then_learns(tmp_path, data, trained_encoder):
+    """init_layers: blocks copied from the folder's, interleaved with identity blocks, give the very
+    answers of the folder's model at step 0; training then moves the new blocks."""
+    same = Trainer(tiny_train_config(tmp_path / "same", model=ENCODER, tasks=TASKS, init_from=str(trained_encoder)),
+                   data, progress=False)
+    deeper = {**ENCODER, "n_layer": 4}
+    grown = Trainer(tiny_train_config(tmp_path / "grown", model=deeper, tasks=TASKS, init_from=str(trained_encoder),
+                                      init_layers=[0, None, 1, None], max_steps=3), data, progress=False)
+    before, after = same.validate(), grown.validate()
+    for task in TASKS:
+        assert after[task]["loss"] == pytest.approx(before[task]["loss"], abs=1e-5)
+        assert after[task]["accuracy"] == before[task]["accuracy"]
+    source = load_checkpoint(trained_encoder)[0].state_dict()
+    weights = grown.model.state_dict()
+    assert torch.equal(weights["blocks.2.mlp.0.weight"], source["blocks.1.mlp.0.weight"])
+    assert not weights["blocks.1.mlp.2.weight"].any() and not weights["blocks.3.attn.proj.weight"].any()
+    grown.fit()
+    assert grown.model.state_dict()["blocks.1.mlp.2.weight"].abs().sum() > 0  # the new blocks learn
+
+
+@pytest.mark.parametrize("layers, message", [([0, None, 1], "3 entries, one per block of the model \\(4\\)"),
+                                             ([0, None, 2, None], "names a block the init_from model lacks"),
+                                             ([0, None, -1, None], "block numbers")])
+def test_a_wrong_layer_map_is_refused(tmp_path, data, trained_encoder, layers, message):
+    with pytest.raises(ValueError, match=message):
+        cfg = tiny_train_config(tmp_path, model={**ENCODER, "n_layer": 4}, tasks=TASKS,
+                                init_from=str(trained_encoder), init_layers=layers)
+        Trainer(cfg, data, progress=False)
+
+
+def test_a_layer_map_of_the_wrong_type_names_the_key(tmp_path, trained_encoder):
+    with pytest.raises(ValueError, match="init_layers.*a list of integers or nulls"):
+        tiny_train_config(tmp_path, model={**ENCODER, "n_layer": 2}, tasks=TASKS, init_from=str(trained_encoder),
+                          init_layers=[0, "1"])

@@ -123,9 +123,21 @@ class TrainConfig:
     # a model folder whose weights start the run ("default": the bundled model), e.g. an encoder's weights
     # for a onepass model of the same sizes; the step, optimizer and data positions start from zero
     init_from: str | None = None
+    # a deeper model started from init_from's: for each of this model's blocks, the init_from block whose
+    # weights it takes, or null for a block that starts as the identity (its residual outputs zero), so
+    # the grown model computes what init_from's did; e.g. [0, null, 1, null] doubles a 2-block model
+    init_layers: list[int | None] | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, "training config", TRAIN_BOUNDS)
+        if self.init_layers is not None:
+            if not self.init_from:
+                raise ValueError("training config: 'init_layers' needs 'init_from' (the model it grows)")
+            if len(self.init_layers) != self.model.n_layer:
+                raise ValueError(f"training config: 'init_layers' has {len(self.init_layers)} entries, one per "
+                                 f"block of the model ({self.model.n_layer})")
+            if any(i is not None and i < 0 for i in self.init_layers):
+                raise ValueError("training config: 'init_layers' entries are block numbers (0, 1, ...) or null")
         if self.lm_objective is None:
             self.lm_objective = "masked" if self.model.kind == "onepass" else "causal"
         if self.task_batch_tokens is None:

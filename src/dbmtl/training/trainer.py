@@ -41,13 +41,17 @@ class TrainingDiverged(ValueError):
     the last good one, so the run can be resumed with a lower learning rate."""
 
 
-def initialize_from(model: Transformer, folder: str) -> None:
+def initialize_from(model: Transformer, folder: str, layers: list[int | None] | None = None) -> None:
     """Copy the weights of a model folder into `model`. Every tensor of the folder must exist in `model`
     with the same shape (a model kind may differ: an encoder's weights start a onepass model); tensors
-    the folder lacks (a new pooling layer) keep their fresh initialization and are logged."""
+    the folder lacks (a new pooling layer) keep their fresh initialization and are logged. `layers` grows
+    a deeper model (TrainConfig.init_layers): block i takes the folder's block layers[i], or starts as the
+    identity when it is None."""
     path = model_folder(folder)
     source, _, _ = load_checkpoint(path)
     target, given = model.state_dict(), source.state_dict()
+    if layers is not None:
+        given = _grown(given, layers, len(source.blocks), model)
     wrong = [k for k in given if k not in target or target[k].shape != given[k].shape]
     if wrong:
         raise ValueError(f"init_from {folder}: its weights do not fit this model's config "
@@ -55,6 +59,28 @@ def initialize_from(model: Transformer, folder: str) -> None:
     missing = sorted(set(target) - set(given))
     model.load_state_dict(given, strict=False)
     log.info("weights from %s%s", path, f"; freshly initialized: {missing}" if missing else "")
+
+
+IDENTITY_ZEROED = ("attn.proj.", "mlp.2.", "conv.pointwise.")  # a block's residual outputs
+
+
+def _grown(given: dict, layers: list[int | None], n_source: int, model: Transformer) -> dict:
+    """The folder's weights renamed onto a deeper model's blocks; identity blocks keep `model`'s fresh
+    weights with their residual output projections zeroed (so they add nothing until trained)."""
+    if any(i is not None and i >= n_source for i in layers):
+        raise ValueError(f"init_layers names a block the init_from model lacks (it has {n_source}: 0-{n_source - 1})")
+    grown = {k: v for k, v in given.items() if not k.startswith("blocks.")}
+    target = model.state_dict()
+    for new, old in enumerate(layers):
+        if old is not None:
+            prefix = f"blocks.{old}."
+            grown.update({f"blocks.{new}.{k[len(prefix):]}": v for k, v in given.items() if k.startswith(prefix)})
+        else:
+            prefix = f"blocks.{new}."
+            for k, v in target.items():
+                if k.startswith(prefix):
+                    grown[k] = torch.zeros_like(v) if k[len(prefix):].startswith(IDENTITY_ZEROED) else v
+    return grown
 
 
 class Trainer:
@@ -81,7 +107,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = Transformer(cfg.model)
         if cfg.init_from and not (resuming and saved_checkpoint(self.out)):
-            initialize_from(self.model, cfg.init_from)
+            initialize_from(self.model, cfg.init_from, cfg.init_layers)
         self.model.to(self.device)
         self.context = self.model.cfg.context
         self.layout = layout_for(self.model.cfg.kind, self.alphabet, self.context, self.model.cfg.n_segments)
