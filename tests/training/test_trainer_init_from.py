@@ -115,3 +115,16 @@ def test_a_layer_map_of_the_wrong_type_names_the_key(tmp_path, trained_encoder):
     with pytest.raises(ValueError, match="init_layers.*a list of integers or nulls"):
         tiny_train_config(tmp_path, model={**ENCODER, "n_layer": 2}, tasks=TASKS, init_from=str(trained_encoder),
                           init_layers=[0, "1"])
+
+
+def test_a_grown_model_trains_from_a_config_file(tmp_path, data_dir, trained_encoder):
+    """The layer map survives the config's round trip (JSON list -> config -> saved config -> resume)."""
+    cfg = tiny_train_config(tmp_path, model={**ENCODER, "n_layer": 4}, tasks=TASKS, init_from=str(trained_encoder),
+                            init_layers=[0, None, 1, None], max_steps=2, checkpoint_every=1).to_dict()
+    path = tmp_path / "grown.json"
+    path.write_text(json.dumps(cfg))
+    args = ["train", "--config", str(path), "--quiet", "--data-dir", str(data_dir)]
+    assert main([*args, "--max-steps", "1"]) == 0
+    assert main([*args, "--resume"]) == 0
+    saved = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())
+    assert saved["model"]["n_layer"] == 4 and saved["train"]["init_layers"] == [0, None, 1, None]

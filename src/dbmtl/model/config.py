@@ -63,13 +63,13 @@ def _wrong_type(value, hint) -> str | None:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             return "a number"
         return None if math.isfinite(value) else "a finite number"
+    if origin is tuple and args[-1] is Ellipsis:  # a list of any length
+        if not isinstance(value, (list, tuple)) or any(_wrong_type(v, args[0]) for v in value):
+            return "a list of integers or nulls" if args[0] == int | None else "a list"
+        return None
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args) or any(_wrong_type(v, a) for v, a in zip(value, args)):
             return f"a list of {len(args)} {'numbers' if args[0] is float else 'values'}"
-        return None
-    if origin is list:
-        if not isinstance(value, list) or any(_wrong_type(v, args[0]) for v in value):
-            return "a list of integers or nulls" if args[0] == int | None else "a list"
         return None
     if origin is dict:
         if not isinstance(value, dict) or any(not isinstance(k, str) or _wrong_type(v, args[1]) for k, v in value.items()):

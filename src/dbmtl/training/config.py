@@ -126,7 +126,7 @@ class TrainConfig:
     # a deeper model started from init_from's: for each of this model's blocks, the init_from block whose
     # weights it takes, or null for a block that starts as the identity (its residual outputs zero), so
     # the grown model computes what init_from's did; e.g. [0, null, 1, null] doubles a 2-block model
-    init_layers: list[int | None] | None = None
+    init_layers: tuple[int | None, ...] | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, "training config", TRAIN_BOUNDS)

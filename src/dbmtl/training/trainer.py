@@ -41,7 +41,7 @@ class TrainingDiverged(ValueError):
     the last good one, so the run can be resumed with a lower learning rate."""
 
 
-def initialize_from(model: Transformer, folder: str, layers: list[int | None] | None = None) -> None:
+def initialize_from(model: Transformer, folder: str, layers: tuple[int | None, ...] | None = None) -> None:
     """Copy the weights of a model folder into `model`. Every tensor of the folder must exist in `model`
     with the same shape (a model kind may differ: an encoder's weights start a onepass model); tensors
     the folder lacks (a new pooling layer) keep their fresh initialization and are logged. `layers` grows
@@ -64,7 +64,7 @@ def initialize_from(model: Transformer, folder: str, layers: list[int | None] | 
 IDENTITY_ZEROED = ("attn.proj.", "mlp.2.", "conv.pointwise.")  # a block's residual outputs
 
 
-def _grown(given: dict, layers: list[int | None], n_source: int, model: Transformer) -> dict:
+def _grown(given: dict, layers: tuple[int | None, ...], n_source: int, model: Transformer) -> dict:
     """The folder's weights renamed onto a deeper model's blocks; identity blocks keep `model`'s fresh
     weights with their residual output projections zeroed (so they add nothing until trained)."""
     if any(i is not None and i >= n_source for i in layers):
