@@ -34,7 +34,7 @@ def test_pack_then_run_streams_the_best_weights_and_a_summary(tmp_path, data_dir
     assert (pack / "data.tar.gz").stat().st_size < 40 * 2**20
 
     tiny = ['--model', '{"n_layer": 1, "n_embd": 32, "n_head": 2}', '--override',
-            '{"init_from": null, "batch_tokens": 2048, "task_batch_tokens": {"lm": 1024}, "valid_examples": 8}']
+            '{"init_from": null, "init_layers": null, "batch_tokens": 2048, "task_batch_tokens": {"lm": 1024}, "valid_examples": 8}']
     done = subprocess.run([sys.executable, str(SCRIPT), "run", str(pack), "--out", str(out), "--run-dir",
                            str(tmp_path / "run"), "--device", "cpu", "--threads", "1", "--budget-s", "200",
                            "--variants", "fp32,fp32+buckets", "--probe-warmup", "1", "--probe-steps", "3",
