@@ -147,6 +147,8 @@ class LocalConv(nn.Module):
 
 
 class Block(nn.Module):
+    RESIDUAL_OUTPUTS = ("attn.proj", "mlp.2", "conv.pointwise")  # the layers that write into the residual stream
+
     def __init__(self, cfg: ModelConfig, layer: int):
         super().__init__()
         self.ln1 = nn.LayerNorm(cfg.n_embd)
@@ -166,6 +168,13 @@ class Block(nn.Module):
             x = x + self.conv(x, valid, causal)
         return x + self.mlp(self.ln2(x))
 
+    def start_as_identity(self) -> None:
+        """Zero what the block writes into the residual stream: it passes its input through unchanged
+        until training moves those layers (a block added to a trained model)."""
+        for name, p in self.named_parameters():
+            if name.startswith(tuple(f"{layer}." for layer in self.RESIDUAL_OUTPUTS)):
+                nn.init.zeros_(p)
+
 
 class Transformer(nn.Module):
     def __init__(self, cfg: ModelConfig):
@@ -183,7 +192,7 @@ class Transformer(nn.Module):
         self.head.weight = self.wte.weight  # tied input / output embeddings
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
-            if name.endswith(("attn.proj.weight", "mlp.2.weight", "conv.pointwise.weight")):
+            if name.endswith(tuple(f"{layer}.weight" for layer in Block.RESIDUAL_OUTPUTS)):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
 
     @staticmethod

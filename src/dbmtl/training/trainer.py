@@ -51,36 +51,29 @@ def initialize_from(model: Transformer, folder: str, layers: tuple[int | None, .
     source, _, _ = load_checkpoint(path)
     target, given = model.state_dict(), source.state_dict()
     if layers is not None:
-        given = _grown(given, layers, len(source.blocks), model)
+        given = _blocks_renamed(given, layers, len(source.blocks))
     wrong = [k for k in given if k not in target or target[k].shape != given[k].shape]
     if wrong:
         raise ValueError(f"init_from {folder}: its weights do not fit this model's config "
                          f"(first differences: {wrong[:3]}); use a model folder of the same sizes")
     missing = sorted(set(target) - set(given))
     model.load_state_dict(given, strict=False)
+    for block, old in zip(model.blocks, layers or ()):
+        if old is None:
+            block.start_as_identity()
     log.info("weights from %s%s", path, f"; freshly initialized: {missing}" if missing else "")
 
 
-IDENTITY_ZEROED = ("attn.proj.", "mlp.2.", "conv.pointwise.")  # a block's residual outputs
-
-
-def _grown(given: dict, layers: tuple[int | None, ...], n_source: int, model: Transformer) -> dict:
-    """The folder's weights renamed onto a deeper model's blocks; identity blocks keep `model`'s fresh
-    weights with their residual output projections zeroed (so they add nothing until trained)."""
+def _blocks_renamed(given: dict, layers: tuple[int | None, ...], n_source: int) -> dict:
+    """The folder's weights with its blocks moved to where `layers` puts them (identity blocks: none)."""
     if any(i is not None and i >= n_source for i in layers):
         raise ValueError(f"init_layers names a block the init_from model lacks (it has {n_source}: 0-{n_source - 1})")
-    grown = {k: v for k, v in given.items() if not k.startswith("blocks.")}
-    target = model.state_dict()
+    renamed = {k: v for k, v in given.items() if not k.startswith("blocks.")}
     for new, old in enumerate(layers):
         if old is not None:
             prefix = f"blocks.{old}."
-            grown.update({f"blocks.{new}.{k[len(prefix):]}": v for k, v in given.items() if k.startswith(prefix)})
-        else:
-            prefix = f"blocks.{new}."
-            for k, v in target.items():
-                if k.startswith(prefix):
-                    grown[k] = torch.zeros_like(v) if k[len(prefix):].startswith(IDENTITY_ZEROED) else v
-    return grown
+            renamed.update({f"blocks.{new}.{k[len(prefix):]}": v for k, v in given.items() if k.startswith(prefix)})
+    return renamed
 
 
 class Trainer:
