@@ -43,7 +43,7 @@ from gpu_window_lib.predicting import export_best, predict_input, time_predict  
 from gpu_window_lib.probing import VARIANTS, BatchMeter, probe, set_cudnn, use_variant, validate_fp32  # noqa: E402
 from gpu_window_lib.report import Window, run_summary, write_json  # noqa: E402
 
-CONFIG = "configs/lineage/v6b_grown_from_v5g_gpu.json"
+CONFIG = "configs/lineage/v6b_from_v6a_gpu.json"
 OUT_FILES = ("window.log", "summary.json", "run_config.json", "train_log.jsonl", "best.tar")  # <= 8 come back
 NEW_SHAPE_STEPS = 100  # steps of a bucketed run that meet a batch shape for the first time (an estimate)
 
