@@ -16,7 +16,8 @@ four of each earlier block's summaries. The validation split scores each once, p
 
 `--part residue --block K`: the product's per-residue fit (`fit_residue_readout`, unchanged recipe),
 its readout reading each residue's final state joined with the residual stream after block K (1-based),
-so its first convolution is twice as wide.
+so its first convolution is twice as wide (the script swaps the fit module's feature reader and readout
+class for the joined ones, so every other line of the fit is the product's).
 
 `--part probe`: a linear SS8 probe per block (400 training proteins, 200 validation proteins with
 8-state labels), to choose K.
