@@ -37,7 +37,8 @@ import torch
 import dbmtl.training.readout as fitting
 from dbmtl.data.catalog import resolve_data_dir
 from dbmtl.data.onepass import PREFIX
-from dbmtl.model.readout import ResidueReadout, summaries
+from dbmtl.inference import Predictor
+from dbmtl.model.readout import SUMMARIES, ResidueReadout, summaries
 from dbmtl.tasks import TASKS
 from dbmtl.training.readout import FIELDS, train_member
 
@@ -65,19 +66,10 @@ class BlockOutputs:
         return keep
 
 
-def residue_summaries(states: torch.Tensor, lengths: list[int], termini: int) -> torch.Tensor:
-    """(B, 4 * n_embd): mean, max, first and last `termini` means over each row's residues."""
-    out = []
-    for row, n in zip(states.float(), lengths):
-        res = row[PREFIX : PREFIX + n]
-        k = min(termini, n)
-        out.append(torch.cat([res.mean(0), res.amax(0), res[:k].mean(0), res[-k:].mean(0)]))
-    return torch.stack(out)
-
-
 @torch.inference_mode()
 def protein_layer_features(predictor, sequences: list[str], termini: int = 40) -> dict[str, np.ndarray]:
-    """{"final": (n, 6 * n_embd) product summaries, "block{k}": (n, 4 * n_embd) per earlier block}."""
+    """{"final": (n, 6 * n_embd) product summaries, "block{k}": (n, 4 * n_embd) per earlier block (the
+    product's summaries over residues: all but those of the <LOC> and <MS> columns)."""
     layout, runner = predictor.layout, predictor.runner
     rows = [layout.prediction_row(layout.crop_protein(s)) for s in sequences]
     n_blocks = len(runner.model.blocks)
@@ -85,9 +77,10 @@ def protein_layer_features(predictor, sequences: list[str], termini: int = 40) -
     with BlockOutputs(runner.model) as hooks:
         for batch_ids, states, _ in runner.forward_batches(rows, states=True):
             lengths = [len(rows[i].inputs) - PREFIX for i in batch_ids]
+            n_embd = states.shape[-1]
             got = {"final": summaries(states, lengths, termini)}
             for k in range(1, n_blocks):
-                got[f"block{k}"] = residue_summaries(hooks.outputs[k - 1], lengths, termini)
+                got[f"block{k}"] = summaries(hooks.outputs[k - 1], lengths, termini)[:, PREFIX * n_embd :]
             for name, f in got.items():
                 for j, i in enumerate(batch_ids):
                     feats[name][i] = f[j].numpy()
@@ -121,7 +114,7 @@ def run_protein(args, predictor, data) -> None:
             print(f"{s}: {len(records)} proteins read in {time.perf_counter() - t0:.0f} s", flush=True)
         feats[s] = {k: torch.from_numpy(v) for k, v in np.load(path).items()}
     blocks = sorted((k for k in feats["train"] if k.startswith("block")), key=lambda k: int(k[5:]))
-    n_embd = feats["train"]["final"].shape[1] // 6
+    n_embd = feats["train"]["final"].shape[1] // len(SUMMARIES)
     variants = {
         "final, 3 seeds (the product's readout)": (lambda f: f["final"], 3),
         "final, 9 seeds": (lambda f: f["final"], 9),
@@ -194,12 +187,12 @@ def run_probe(args, predictor, data_dir: Path) -> None:
             rows = [predictor.layout.prediction_row(r.sequence) for r in rs]
             xs, ys = {}, []
             for batch_ids, states, _ in runner.forward_batches(rows, states=True):
+                named = {"final": states, **{f"block{k + 1}": o for k, o in enumerate(hooks.outputs)}}
                 for j, i in enumerate(batch_ids):
                     y8, _ = fitting.residue_labels(rs[i])
                     keep = y8 >= 0
                     n = len(rs[i].sequence)
                     ys.append(y8[keep])
-                    named = {"final": states, **{f"block{k + 1}": o for k, o in enumerate(hooks.outputs)}}
                     for name, t in named.items():
                         xs.setdefault(name, []).append(t[j, PREFIX : PREFIX + n].float().numpy()[keep])
             per[s] = ({k: np.concatenate(v) for k, v in xs.items()}, np.concatenate(ys))
@@ -216,15 +209,16 @@ def main() -> None:
     ap.add_argument("--part", choices=("protein", "residue", "probe"), required=True)
     ap.add_argument("--block", type=int, default=3, help="residue part: the block (1-based) whose output joins the final states")
     ap.add_argument("--cache", default="runs/layer_readout_cache", help="protein part: cached summaries")
-    ap.add_argument("--limit", type=int, help="residue part: fit on this many training proteins (a quick check)")
+    ap.add_argument("--limit", type=int, help="residue part: fit on this many training proteins (a quick check); probe: its training proteins (400 when not given)")
     args = ap.parse_args()
-    predictor, data, _ = model_and_data(args)
     if args.part == "protein":
+        predictor, data, _ = model_and_data(args)
         run_protein(args, predictor, data)
-    elif args.part == "probe":
-        run_probe(args, predictor, resolve_data_dir(args.data_dir))
-    else:
-        run_residue(args, predictor, resolve_data_dir(args.data_dir))
+        return
+    # the residue parts read the secondary-structure data their own way: no localization data loaded
+    torch.set_num_threads(args.threads)
+    predictor = Predictor.from_pretrained(args.model)
+    (run_probe if args.part == "probe" else run_residue)(args, predictor, resolve_data_dir(args.data_dir))
 
 
 if __name__ == "__main__":
